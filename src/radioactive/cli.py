@@ -1,0 +1,283 @@
+"""Command-line interface: ``radioactive --help``.
+
+Heavy modules (numpy, nibabel, SimpleITK) are imported inside the commands so that ``--help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from radioactive import __version__
+from radioactive.errors import RadioactiveError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="radioactive",
+    help="Benchmark for 3D interactive segmentation of radiological images (CT, MRI).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(
+    help="List, prepare and inspect datasets.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(datasets_app, name="datasets")
+
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Where downloads and prepared datasets live "
+        "(default: $RADIOACTIVE_CACHE_DIR or the user cache directory).",
+        show_default=False,
+    ),
+]
+
+
+def friendly(fn: F) -> F:
+    """Print our errors as a message and a fix, without a traceback; exit with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RadioactiveError as exc:
+            err.print(f"[bold red]Error:[/] {exc.problem}", highlight=False)
+            if exc.path is not None:
+                err.print(f"[red]File:[/] {exc.path}", highlight=False)
+            if exc.fix:
+                err.print(f"[yellow]Fix:[/] {exc.fix}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]Interrupted.[/] Completed work is kept; run the command again to go on.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"radioactive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more detail.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+        force=True,
+    )
+
+
+class _BarReporter:
+    """Draws a recipe's progress as a rich progress bar on stderr."""
+
+    def __init__(self, progress: Any):
+        self.progress = progress
+        self.task: Any = None
+        self.steps = 0
+
+    def begin(self, total: int) -> None:
+        self.task = self.progress.add_task("preparing", total=max(total, 1))
+
+    def step(self, message: str) -> None:
+        if self.task is None:
+            self.begin(1)
+        if self.steps:  # the previous step is done
+            self.progress.advance(self.task)
+        self.steps += 1
+        self.progress.update(self.task, description=message)
+
+    def finish(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
+
+
+def _prepare(name: str, cache_dir: Path | None, force: bool = False) -> None:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from radioactive.data.cache import cache_dir as resolve_cache
+    from radioactive.data.recipes import get_recipe
+
+    recipe = get_recipe(name)
+    cache = resolve_cache(cache_dir)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        reporter = _BarReporter(progress)
+        report = recipe.prepare(cache, reporter, force=force)
+        reporter.finish()
+    if report.built:
+        out.print(
+            f"[green]Prepared[/] {len(report.built)} dataset(s) of {name!r} in "
+            f"{report.seconds:.1f} s: {', '.join(report.built)}"
+        )
+    if report.reused:
+        out.print(
+            f"Already prepared and verified ({len(report.reused)}): {', '.join(report.reused)}"
+        )
+    for folder, why in report.unavailable.items():
+        out.print(f"[yellow]Skipped[/] {folder}: {why}")
+    out.print(f"Location: {report.root}")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    src = summary.get("source") or {}
+    origin = f"{src.get('package', '')} {src.get('version', '')} ({src.get('registry', '')})"
+    table = Table(
+        title=f"[bold]{summary['name']}[/]  {summary['modality']} · "
+        f"{summary['target_type']} targets · {summary['n_cases']} cases · "
+        f"{summary['n_targets']} targets",
+        caption=f"{summary['root']}" + (f"\nsource: {origin.strip()}" if src else "")
+        + (f" · licence: {summary['licence']}" if summary.get("licence") else ""),
+        title_justify="left",
+        caption_justify="left",
+        show_lines=False,
+        expand=True,
+    )
+    table.add_column("case", no_wrap=True)
+    table.add_column("shape z×y×x", no_wrap=True)
+    table.add_column("spacing mm", no_wrap=True)
+    table.add_column("modality", no_wrap=True)
+    table.add_column("#", justify="right")
+    table.add_column("targets", overflow="fold", ratio=1)
+    for c in summary["cases"]:
+        targets = ", ".join(t["name"] for t in c["targets"]) or "-"
+        if c["skipped"]:
+            targets += " [dim]· skipped: " + ", ".join(s["name"] for s in c["skipped"]) + "[/]"
+        if c["nonfinite_voxels"]:
+            targets += f" [yellow]· {c['nonfinite_voxels']} NaN/inf voxels replaced[/]"
+        table.add_row(
+            c["case"],
+            "×".join(str(s) for s in c["shape_zyx"]),
+            "×".join(f"{s:.3g}" for s in c["spacing_mm_zyx"]),
+            summary["modality"],
+            str(len(c["targets"])),
+            targets,
+        )
+    out.print(table)
+    for e in summary["errors"]:
+        err.print(f"[bold red]Error[/] in {summary['name']}/{e['case']}: {e['error']}", highlight=False)
+
+
+def _info(name_or_path: str, cache_dir: Path | None, as_json: bool) -> int:
+    from rich.progress import Progress
+
+    from radioactive.data.registry import resolve_datasets
+    from radioactive.data.summary import summarize_dataset
+
+    datasets = resolve_datasets(name_or_path, cache_dir)
+    summaries = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading cases", total=sum(len(d) for d in datasets))
+        for ds in datasets:
+
+            def on_case(case_id: str, ds_name: str = ds.name) -> None:
+                progress.update(task, description=f"reading {ds_name}/{case_id}")
+
+            summaries.append(summarize_dataset(ds, on_case))
+            progress.advance(task, len(ds))
+    if as_json:
+        print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
+    else:
+        for s in summaries:
+            _print_summary(s)
+        n_cases = sum(s["n_cases"] for s in summaries)
+        n_targets = sum(s["n_targets"] for s in summaries)
+        groups = sorted({s["modality_group"] for s in summaries})
+        kinds = sorted({s["target_type"] for s in summaries})
+        out.print(
+            f"[bold]{len(summaries)} dataset(s), {n_cases} cases, {n_targets} targets[/] "
+            f"({', '.join(groups)}; {', '.join(kinds)} targets)"
+        )
+    return 1 if any(s["errors"] for s in summaries) else 0
+
+
+@app.command()
+@friendly
+def demo(cache_dir: CacheOpt = None) -> None:
+    """Run the main job on the bundled demo data: prepare the real demo suite and summarise it."""
+    _prepare("demo", cache_dir)
+    raise typer.Exit(_info("demo", cache_dir, as_json=False))
+
+
+@datasets_app.command("list")
+@friendly
+def datasets_list(cache_dir: CacheOpt = None) -> None:
+    """List the dataset recipes and whether each is prepared."""
+    from radioactive.data.cache import cache_dir as resolve_cache
+    from radioactive.data.recipes import get_recipe, recipe_names
+
+    cache = resolve_cache(cache_dir)
+    table = Table(title="Dataset recipes", title_justify="left")
+    table.add_column("name")
+    table.add_column("prepared")
+    table.add_column("location")
+    table.add_column("description", overflow="fold")
+    for name in recipe_names():
+        recipe = get_recipe(name)
+        loc = recipe.location(cache)
+        done = (loc / "suite.json").exists() or (loc / "dataset.json").exists()
+        table.add_row(name, "[green]yes[/]" if done else "no", str(loc), recipe.description)
+    out.print(table)
+
+
+@datasets_app.command("prepare")
+@friendly
+def datasets_prepare(
+    name: Annotated[str, typer.Argument(help="Recipe name, e.g. demo.")],
+    cache_dir: CacheOpt = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if prepared and valid.")] = False,
+) -> None:
+    """Fetch and convert a dataset (no work if it is already prepared and verified)."""
+    _prepare(name, cache_dir, force)
+
+
+@datasets_app.command("info")
+@friendly
+def datasets_info(
+    name_or_path: Annotated[str, typer.Argument(help="Recipe name (e.g. demo) or dataset folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Print every case with shape, spacing, modality and targets."""
+    raise typer.Exit(_info(name_or_path, cache_dir, as_json))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
