@@ -64,7 +64,9 @@ def friendly(fn: F) -> F:
                 err.print(f"[yellow]Fix:[/] {exc.fix}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("[yellow]Interrupted.[/] Completed work is kept; run the command again to go on.")
+            err.print(
+                "[yellow]Interrupted.[/] Completed work is kept; run the command again to go on."
+            )
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -159,7 +161,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         title=f"[bold]{summary['name']}[/]  {summary['modality']} · "
         f"{summary['target_type']} targets · {summary['n_cases']} cases · "
         f"{summary['n_targets']} targets",
-        caption=f"{summary['root']}" + (f"\nsource: {origin.strip()}" if src else "")
+        caption=f"{summary['root']}"
+        + (f"\nsource: {origin.strip()}" if src else "")
         + (f" · licence: {summary['licence']}" if summary.get("licence") else ""),
         title_justify="left",
         caption_justify="left",
@@ -188,7 +191,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     out.print(table)
     for e in summary["errors"]:
-        err.print(f"[bold red]Error[/] in {summary['name']}/{e['case']}: {e['error']}", highlight=False)
+        err.print(
+            f"[bold red]Error[/] in {summary['name']}/{e['case']}: {e['error']}", highlight=False
+        )
 
 
 def _info(name_or_path: str, cache_dir: Path | None, as_json: bool) -> int:

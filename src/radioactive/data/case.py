@@ -76,8 +76,8 @@ class Target:
     label_value: int
     kind: TargetKind
     voxels: int
-    bbox_lo: tuple[int, int, int]
-    bbox_hi: tuple[int, int, int]
+    bbox_lo: tuple[int, ...]
+    bbox_hi: tuple[int, ...]
     _source: npt.NDArray = field(repr=False)
     _value: int = field(repr=False)
 
@@ -102,7 +102,9 @@ class SkippedTarget:
     reason: str
 
 
-def _bboxes(labelled: npt.NDArray, values: npt.NDArray) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+def _bboxes(
+    labelled: npt.NDArray, values: npt.NDArray
+) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Half-open bounding boxes of the given label values, from one pass of scipy's find_objects."""
     from scipy import ndimage
 
@@ -153,7 +155,7 @@ def extract_targets(
         if spec.kind_of(name) == "organ":
             lo, hi = organ_boxes[value]
             targets.append(
-                Target(case_id, name, name, value, "organ", count, lo, hi, label, value)  # type: ignore[arg-type]
+                Target(case_id, name, name, value, "organ", count, lo, hi, label, value)
             )
             continue
         binary = label == value
@@ -176,13 +178,21 @@ def extract_targets(
                 continue
             lo, hi = boxes[k]
             targets.append(
-                Target(case_id, tname, name, value, "instance", int(sizes[k]), lo, hi, components, k)  # type: ignore[arg-type]
+                Target(
+                    case_id, tname, name, value, "instance", int(sizes[k]), lo, hi, components, k
+                )
             )
     return targets, skipped
 
 
 def check_same_grid(image: Volume, label: Volume) -> None:
-    """Raise :class:`GridMismatchError` unless image and label share shape, spacing and placement."""
+    """Raise :class:`GridMismatchError` unless image and label share one canonical voxel grid.
+
+    The comparison is made after reorientation to the canonical layout: a label stored with
+    another axis order or flipped axes (e.g. LAS next to an LPS DICOM series) is accepted when it
+    covers the very same voxels in the world. Shapes must match exactly; spacing, direction
+    cosines and origin up to ``SPACING_RTOL`` / ``GEOMETRY_ATOL_MM``.
+    """
     img_p, lab_p = image.path, label.path
     names = f"image {img_p} and label {lab_p}" if img_p and lab_p else "image and label"
     fix = (
@@ -190,9 +200,9 @@ def check_same_grid(image: Volume, label: Volume) -> None:
         "(e.g. SimpleITK.Resample(label, image, sitk.Transform(), sitk.sitkNearestNeighbor)) "
         "or pair the label with the image it was drawn on"
     )
-    if image.file_shape != label.file_shape:
+    if image.shape != label.shape:
         raise GridMismatchError(
-            f"{names} differ in shape: {image.file_shape} vs {label.file_shape}",
+            f"{names} differ in shape (z, y, x): {image.shape} vs {label.shape}",
             path=lab_p,
             fix=fix,
         )
@@ -203,12 +213,12 @@ def check_same_grid(image: Volume, label: Volume) -> None:
             path=lab_p,
             fix=fix,
         )
-    if image.file_orientation != label.file_orientation or not np.allclose(
-        image.affine[:3, :3], label.affine[:3, :3], atol=GEOMETRY_ATOL_MM
-    ):
+    img_dir = image.affine[:3, :3] / np.asarray(image.spacing_mm)
+    lab_dir = label.affine[:3, :3] / np.asarray(label.spacing_mm)
+    if not np.allclose(img_dir, lab_dir, atol=1e-4):
         raise GridMismatchError(
-            f"{names} differ in orientation: {image.file_orientation} vs "
-            f"{label.file_orientation} (direction cosines differ)",
+            f"{names} differ in orientation (direction cosines; file axes "
+            f"{image.file_orientation} vs {label.file_orientation})",
             path=lab_p,
             fix=fix,
         )

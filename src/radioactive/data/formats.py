@@ -137,7 +137,9 @@ class Dataset:
             n: v for n, v in self.labels.items() if v != 0 and v not in seen and v not in excluded
         }
         if missing:
-            listing = ", ".join(f"{n} ({v})" for n, v in sorted(missing.items(), key=lambda x: x[1]))
+            listing = ", ".join(
+                f"{n} ({v})" for n, v in sorted(missing.items(), key=lambda x: x[1])
+            )
             raise DatasetError(
                 f"dataset.json names labels that appear in no case: {listing}",
                 path=self.root / "dataset.json",
@@ -232,7 +234,9 @@ def _open_decathlon(root: Path, raw: dict[str, Any], **overrides: Any) -> Datase
     labels = _labels_from(raw.get("labels"), js, value_keys=True)
     meta = _meta(raw, js, **overrides)
     if meta.modality is None and isinstance(raw.get("modality"), dict):
-        meta.modality = str(raw["modality"].get(str(meta.channel), next(iter(raw["modality"].values()))))
+        meta.modality = str(
+            raw["modality"].get(str(meta.channel), next(iter(raw["modality"].values())))
+        )
     refs = []
     for i, entry in enumerate(raw.get("training") or []):
         try:
@@ -266,9 +270,7 @@ def _is_image(p: Path) -> bool:
     return p.is_file() and p.name.lower().endswith(_IMAGE_SUFFIXES)
 
 
-def _open_folder(
-    root: Path, labels: Mapping[str, int] | None = None, **overrides: Any
-) -> Dataset:
+def _open_folder(root: Path, labels: Mapping[str, int] | None = None, **overrides: Any) -> Dataset:
     pairs: dict[str, dict[str, Path]] = {}
     if (root / "images").is_dir() and (root / "labels").is_dir():
         for role, sub in (("image", "images"), ("label", "labels")):
@@ -334,7 +336,8 @@ def open_dataset(
         raise MissingFileError(
             "dataset folder not found",
             path=root,
-            fix="check the path, or prepare a known dataset with `radioactive datasets prepare NAME`",
+            fix="check the path, or prepare a known dataset with "
+            "`radioactive datasets prepare NAME`",
         )
     if not root.is_dir():
         raise DatasetError("a dataset is a folder, not a file", path=root)

@@ -34,9 +34,15 @@ def dataset_roots(name_or_path: str | Path, cache: str | Path | None = None) -> 
             )
     if is_dataset_dir(root):
         return [root]
-    subs = sorted(
-        d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and is_dataset_dir(d)
-    ) if root.is_dir() else []
+    subs = (
+        sorted(
+            d
+            for d in root.iterdir()
+            if d.is_dir() and not d.name.startswith(".") and is_dataset_dir(d)
+        )
+        if root.is_dir()
+        else []
+    )
     if not subs:
         raise DatasetError(
             "no dataset found here",

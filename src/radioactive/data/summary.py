@@ -9,9 +9,7 @@ from radioactive.data.formats import Dataset
 from radioactive.errors import RadioactiveError
 
 
-def summarize_dataset(
-    ds: Dataset, on_case: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+def summarize_dataset(ds: Dataset, on_case: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Load every case once (one at a time) and describe shapes, spacing and targets.
 
     Case errors do not stop the scan: each is recorded under ``"errors"`` with its message.

@@ -17,7 +17,7 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -39,9 +39,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 # (x, y, z) index order <-> (z, y, x) index order, as a homogeneous 4x4 permutation.
-_XYZ_FROM_ZYX = np.array(
-    [[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float
-)
+_XYZ_FROM_ZYX = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
 
 
 def _suffix(path: Path) -> str:
@@ -174,7 +172,7 @@ def _read_nifti(path: Path) -> tuple[npt.NDArray, npt.NDArray]:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
     except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
         raise CorruptFileError(
@@ -185,12 +183,12 @@ def _read_nifti(path: Path) -> tuple[npt.NDArray, npt.NDArray]:
     return np.asarray(data), np.asarray(img.affine, dtype=float)
 
 
-def _sitk_affine(img: object) -> npt.NDArray[np.float64]:
+def _sitk_affine(img: Any) -> npt.NDArray[np.float64]:
     """RAS+ affine of a SimpleITK image (ITK works in LPS+)."""
-    dim = img.GetDimension()  # type: ignore[attr-defined]
-    direction = np.asarray(img.GetDirection(), dtype=float).reshape(dim, dim)[:3, :3]  # type: ignore[attr-defined]
-    spacing = np.asarray(img.GetSpacing(), dtype=float)[:3]  # type: ignore[attr-defined]
-    origin = np.asarray(img.GetOrigin(), dtype=float)[:3]  # type: ignore[attr-defined]
+    dim = img.GetDimension()
+    direction = np.asarray(img.GetDirection(), dtype=float).reshape(dim, dim)[:3, :3]
+    spacing = np.asarray(img.GetSpacing(), dtype=float)[:3]
+    origin = np.asarray(img.GetOrigin(), dtype=float)[:3]
     lps = np.eye(4)
     lps[:3, :3] = direction * spacing
     lps[:3, 3] = origin
@@ -250,9 +248,7 @@ def _to_3d(arr: npt.NDArray, path: Path, channel: int | None) -> npt.NDArray:
             )
         return arr[..., channel]
     if arr.ndim != 3:
-        extra = (
-            f" with {arr.shape[3]} channels / time points" if arr.ndim == 4 else ""
-        )
+        extra = f" with {arr.shape[3]} channels / time points" if arr.ndim == 4 else ""
         raise DimensionError(
             f"expected a 3D image, got {arr.ndim}D shape {tuple(arr.shape)}{extra}",
             path=path,
@@ -262,7 +258,9 @@ def _to_3d(arr: npt.NDArray, path: Path, channel: int | None) -> npt.NDArray:
     return arr
 
 
-def _handle_nonfinite(arr: npt.NDArray, path: Path, policy: NonFinitePolicy) -> tuple[npt.NDArray, int]:
+def _handle_nonfinite(
+    arr: npt.NDArray, path: Path, policy: NonFinitePolicy
+) -> tuple[npt.NDArray, int]:
     if not np.issubdtype(arr.dtype, np.floating):
         return arr, 0
     finite = np.isfinite(arr)

