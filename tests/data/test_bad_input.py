@@ -186,7 +186,7 @@ def _nnunet(root: Path, labels: dict[str, int]) -> Path:
         "numTraining": 2,
         "file_ending": ".nii.gz",
     }
-    (root / "dataset.json").write_text(json.dumps(doc))
+    (root / "dataset.json").write_text(json.dumps(doc), encoding="utf-8")
     return root
 
 
@@ -211,14 +211,15 @@ def test_dataset_with_missing_image(tmp_path: Path) -> None:
 
 def test_invalid_dataset_json(tmp_path: Path) -> None:
     root = _nnunet(tmp_path / "ds", {"background": 0, "liver": 1})
-    (root / "dataset.json").write_text("{not json")
+    (root / "dataset.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(DatasetError) as exc:
         open_dataset(root)
     _assert_actionable(exc, root / "dataset.json")
     (root / "dataset.json").write_text(
         json.dumps(
             {"labels": {"background": 0, "x": 1}, "radioactive": {"targets": {"tpye": "organ"}}}
-        )
+        ),
+        encoding="utf-8",
     )
     with pytest.raises(DatasetError) as exc:
         open_dataset(root)
@@ -239,7 +240,8 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path, kind: str) -> None
         arg = str(root)
         if kind == "grid":
             (root / "dataset.json").write_text(
-                json.dumps({"labels": {"background": 0, "liver": 1}, "file_ending": ".nii.gz"})
+                json.dumps({"labels": {"background": 0, "liver": 1}, "file_ending": ".nii.gz"}),
+                encoding="utf-8",
             )
             write_nifti(root / "labelsTr" / "b.nii.gz", np.zeros((3, 3, 3), np.uint8))
     result = runner.invoke(app, ["datasets", "info", arg])

@@ -63,7 +63,7 @@ def test_demo_case_geometry_matches_its_sources(summary: list[dict]) -> None:
 
 def test_dataset_json_records_provenance_and_checksums(demo_suite: Path) -> None:
     for ds in resolve_datasets(demo_suite):
-        doc = json.loads((ds.root / "dataset.json").read_text())
+        doc = json.loads((ds.root / "dataset.json").read_text(encoding="utf-8"))
         meta = doc["radioactive"]
         assert meta["recipe"] == "demo" and meta["recipe_version"] == demo.RECIPE_VERSION
         assert meta["modality"] in {"CT", "MR"} and doc["channel_names"]["0"] == meta["modality"]

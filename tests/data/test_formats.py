@@ -38,7 +38,7 @@ def _nnunet(root: Path, *, radioactive: dict | None = None) -> Path:
     }
     if radioactive is not None:
         doc["radioactive"] = radioactive
-    (root / "dataset.json").write_text(json.dumps(doc))
+    (root / "dataset.json").write_text(json.dumps(doc), encoding="utf-8")
     return root
 
 
@@ -99,7 +99,7 @@ def test_decathlon_with_4d_images(tmp_path: Path) -> None:
         "training": training,
         "radioactive": {"channel": 2, "targets": {"type": "instance"}},
     }
-    (root / "dataset.json").write_text(json.dumps(doc))
+    (root / "dataset.json").write_text(json.dumps(doc), encoding="utf-8")
     ds = open_dataset(root)
     assert ds.format == "decathlon" and len(ds) == 3
     assert ds.labels["enhancing tumour"] == 3 and ds.modality == "t1gd"

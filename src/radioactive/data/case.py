@@ -154,9 +154,7 @@ def extract_targets(
             continue
         if spec.kind_of(name) == "organ":
             lo, hi = organ_boxes[value]
-            targets.append(
-                Target(case_id, name, name, value, "organ", count, lo, hi, label, value)
-            )
+            targets.append(Target(case_id, name, name, value, "organ", count, lo, hi, label, value))
             continue
         binary = label == value
         if spec.instance_mode == "ids":

@@ -150,7 +150,7 @@ class Dataset:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetError(
             f"invalid JSON ({exc})", path=path, fix="repair the file (it must be valid JSON)"

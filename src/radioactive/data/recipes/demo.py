@@ -208,7 +208,7 @@ DATASETS: tuple[DemoDataset, ...] = (
 
 def _totalseg_class_map(path: Path, key: str) -> dict[str, int]:
     """name -> value of one TotalSegmentator task, read from its map_to_binary.py (never run)."""
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         if (
             isinstance(node, ast.Assign)
@@ -222,7 +222,7 @@ def _totalseg_class_map(path: Path, key: str) -> dict[str, int]:
 
 def _aal_map(path: Path) -> dict[str, int]:
     out = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0].isdigit():
             out[BRAIN_STRUCTURES.get(parts[1], parts[1])] = int(parts[0])
@@ -279,7 +279,7 @@ class DemoRecipe:
         if not js.exists():
             return False
         try:
-            meta = json.loads(js.read_text())["radioactive"]
+            meta = json.loads(js.read_text(encoding="utf-8"))["radioactive"]
             if meta.get("recipe_version") != RECIPE_VERSION:
                 return False
             return all(
@@ -456,7 +456,7 @@ class DemoRecipe:
                 "files": files,
             },
         }
-        (folder / "dataset.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (folder / "dataset.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
     def _write_suite(self, root: Path, report: PrepareReport) -> None:
         present = [d.folder for d in DATASETS if (root / d.folder / "dataset.json").exists()]
@@ -468,5 +468,5 @@ class DemoRecipe:
             "last_prepare_seconds": round(report.seconds, 2),
         }
         tmp = root / ".suite.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, root / "suite.json")
