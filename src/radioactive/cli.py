@@ -280,6 +280,45 @@ def datasets_info(
     raise typer.Exit(_info(name_or_path, cache_dir, as_json))
 
 
+@app.command("ls")
+@friendly
+def ls(
+    what: Annotated[str, typer.Argument(help="prompters, users or presets")] = "prompters",
+) -> None:
+    """List prompters, simulated users or presets with parameters, cost and paper label."""
+    from radioactive.prompts.base import PROMPTERS, USERS, _load, describe
+    from radioactive.prompts.presets import PRESETS
+
+    _load()
+    if what == "presets":
+        table = Table(title="Presets (initial prompter + simulated user)", title_justify="left")
+        for col in ("name", "prompter", "user", "steps", "initial prompts re-sent", "paper"):
+            table.add_column(col, overflow="fold")
+        for p in PRESETS.values():
+            table.add_row(
+                p.name, p.prompter, p.user, str(p.steps), "yes" if p.keep_initial else "no",
+                p.paper_label,
+            )  # fmt: skip
+        out.print(table)
+        return
+    registries = {"prompters": PROMPTERS, "users": USERS}
+    if what not in registries:
+        raise RadioactiveError(
+            f"cannot list {what!r}", fix="use one of: prompters, users, presets"
+        )
+    table = Table(title=f"{what.capitalize()}", title_justify="left")
+    for col in ("name", "parameters (defaults)", "cost (DoF)", "dim", "paper label"):
+        table.add_column(col, overflow="fold")
+    for cls in registries[what].values():
+        d = describe(cls)
+        params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items()) or "-"
+        dim = "" if d["dim"] is None else f"{d['dim']}D" + (" +model" if d["needs_model"] else "")
+        table.add_row(f"{d['name']}@{d['version']}", params, d["cost"], dim, d["paper_label"])
+    out.print(table)
+    if what == "prompters":
+        out.print("X = number of axial slices that contain the target.")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,59 @@
+"""Prompt simulation: prompt types, prompters (initial prompts), simulated users (corrections),
+and interaction accounting.
+
+>>> import numpy as np
+>>> from radioactive.prompts import get_prompter
+>>> target = np.zeros((4, 8, 8), bool); target[1:3, 2:6, 2:6] = True
+>>> inter = get_prompter("box_per_slice").initial(target, np.random.default_rng(0))
+>>> inter.dof, [p.to_dict()["lo"] for p in inter.prompts]
+(4, [[2, 2], [2, 2]])
+"""
+
+from radioactive.prompts.base import (
+    PROMPTERS,
+    USERS,
+    Prompter,
+    SimulatedUser,
+    SlicePredictor,
+    UnknownNameError,
+    get_prompter,
+    get_user,
+    parse_spec,
+)
+from radioactive.prompts.cost import DEFAULT_EFFORT, EffortModel
+from radioactive.prompts.types import (
+    Box2D,
+    Box3D,
+    Interaction,
+    Lasso,
+    MaskPrompt,
+    Point,
+    Prompt,
+    Realism,
+    Scribble,
+    ZLimit,
+)
+
+__all__ = [
+    "DEFAULT_EFFORT",
+    "PROMPTERS",
+    "USERS",
+    "Box2D",
+    "Box3D",
+    "EffortModel",
+    "Interaction",
+    "Lasso",
+    "MaskPrompt",
+    "Point",
+    "Prompt",
+    "Prompter",
+    "Realism",
+    "Scribble",
+    "SimulatedUser",
+    "SlicePredictor",
+    "UnknownNameError",
+    "ZLimit",
+    "get_prompter",
+    "get_user",
+    "parse_spec",
+]

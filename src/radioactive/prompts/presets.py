@@ -1,0 +1,97 @@
+"""Initial prompter + simulated user pairs of the reference benchmark and the CVPR 2025 challenge.
+
+A preset is data: the runner expands it into a trajectory of ``1 + steps`` scored steps.
+``keep_initial`` says whether the initial prompts are sent again with every correction (the
+reference's "3B Inter + scribble" forgets its boxes; a variant re-sends them); corrective prompts
+themselves accumulate or not according to the user's ``keep_previous``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radioactive.prompts.base import UnknownNameError, get_prompter, get_user
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    prompter: str
+    user: str
+    steps: int = 5
+    keep_initial: bool = True
+    paper_label: str = ""
+
+    def validate(self) -> None:
+        """Build the prompter and the user once, raising on unknown names or parameters."""
+        get_prompter(self.prompter)
+        get_user(self.user)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("1pps+scribble", "points_per_slice(n=1)", "scribble", paper_label="1PPS + scribble"),
+        Preset(
+            "1pps+1pps_refine",
+            "points_per_slice(n=1)",
+            "random_error_per_slice",
+            paper_label="1PPS + 1PPS refine",
+        ),
+        Preset(
+            "5p_inter+scribble",
+            "point_interpolation(k=5)",
+            "scribble",
+            paper_label="5P Inter + scribble",
+        ),
+        Preset(
+            "p_prop+scribble",
+            "point_propagation(seeds=5)",
+            "scribble",
+            paper_label="P Prop + scribble",
+        ),
+        Preset(
+            "3b_inter+scribble",
+            "box_interpolation(k=3)",
+            "scribble",
+            keep_initial=False,
+            paper_label="3B Inter + scribble (boxes forgotten)",
+        ),
+        Preset(
+            "3b_inter+scribble_keep_boxes",
+            "box_interpolation(k=3)",
+            "scribble",
+            keep_initial=True,
+            paper_label="3B Inter + scribble (boxes re-sent)",
+        ),
+        Preset("1ppv+3d_refine", "points_3d(n=1)", "random_error_3d", paper_label="1PPV + 3D refine"),
+        Preset(
+            "1center_ppv+3d_refine",
+            "center_points_3d(n=1)",
+            "random_error_3d",
+            paper_label="1 center PPV + 3D refine",
+        ),
+        Preset(
+            "1center_ppv+scribble",
+            "center_points_3d(n=1)",
+            "scribble(max_points=1)",
+            paper_label="1 center PPV + scribble (one point from the scribble)",
+        ),
+        Preset(
+            "cvpr25",
+            "box_3d",
+            "center_of_largest_error",
+            steps=5,
+            paper_label="CVPR 2025: 3D box + 5 clicks at the centre of the largest error",
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown preset {name!r}", fix=f"choose one of: {', '.join(PRESETS)}"
+        ) from None
