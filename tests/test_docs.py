@@ -23,3 +23,12 @@ def test_readme_python_examples_run(demo_suite: Path, capsys: pytest.CaptureFixt
     printed = capsys.readouterr().out
     assert "DemoLungLesionsCT lung1 (48, 512, 512)" in printed
     assert "liver" in printed
+
+
+def test_prompt_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = _python_blocks(ROOT / "docs" / "prompts.md")
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "docs/prompts.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("6 ")  # three key boxes: 6 degrees of freedom

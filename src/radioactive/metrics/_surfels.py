@@ -19,7 +19,7 @@ The per-code patch is derived here from first principles (no table is copied):
    product of the other two spacings) and the code's area is the sum of the triangle areas.
 
 This reproduces the area table of DeepMind's ``surface-distance`` package (its
-``create_table_neighbour_code_to_surface_area``) to rounding for any spacing; the test suite checks it.
+``create_table_neighbour_code_to_surface_area``) to rounding for any spacing; the tests check it.
 Bit ``b`` of a code (value ``2**b``) is the voxel at offset ``o = (o0, o1, o2)`` in {0, 1}³ with
 ``4*o0 + 2*o1 + o2 = 7 - b`` relative to the lower corner of the cell.
 """
@@ -35,12 +35,12 @@ import numpy as np
 _Corner = tuple[int, int, int]
 _Edge = tuple[_Corner, _Corner]
 
-_CORNERS: tuple[_Corner, ...] = tuple(itertools.product((0, 1), repeat=3))  # type: ignore[assignment]
+_CORNERS: tuple[_Corner, ...] = tuple((a, b, c) for a, b, c in itertools.product((0, 1), repeat=3))
 _EDGES: tuple[_Edge, ...] = tuple(
     (a, b)
     for a in _CORNERS
     for b in _CORNERS
-    if a < b and sum(abs(x - y) for x, y in zip(a, b)) == 1
+    if a < b and sum(abs(x - y) for x, y in zip(a, b, strict=True)) == 1
 )
 _FACES: tuple[tuple[_Corner, ...], ...] = tuple(
     tuple(c for c in _CORNERS if c[axis] == side) for axis in range(3) for side in (0, 1)
@@ -125,7 +125,7 @@ def unit_area_vectors() -> tuple[np.ndarray, np.ndarray]:
         if len(inside) > 4:
             inside = frozenset(_CORNERS) - inside
         for loop in _polygons(inside):
-            points = np.array([[(a + b) / 2 for a, b in zip(*edge)] for edge in loop])
+            points = np.array([[(a + b) / 2 for a, b in zip(*edge, strict=True)] for edge in loop])
             best, best_area = None, -1.0
             for triangles in _triangulations(len(points)):
                 vecs = _triangle_area_vectors(points, triangles)
