@@ -292,7 +292,8 @@ def ls(
     _load()
     if what == "presets":
         table = Table(title="Presets (initial prompter + simulated user)", title_justify="left")
-        for col in ("name", "prompter", "user", "steps", "initial prompts re-sent", "paper"):
+        table.add_column("name", no_wrap=True)
+        for col in ("prompter", "user", "steps", "initial prompts re-sent", "paper"):
             table.add_column(col, overflow="fold")
         for p in PRESETS.values():
             table.add_row(
@@ -301,18 +302,19 @@ def ls(
             )  # fmt: skip
         out.print(table)
         return
-    registries = {"prompters": PROMPTERS, "users": USERS}
+    registries: dict[str, dict[str, Any]] = {"prompters": PROMPTERS, "users": USERS}
     if what not in registries:
-        raise RadioactiveError(
-            f"cannot list {what!r}", fix="use one of: prompters, users, presets"
-        )
+        raise RadioactiveError(f"cannot list {what!r}", fix="use one of: prompters, users, presets")
     table = Table(title=f"{what.capitalize()}", title_justify="left")
-    for col in ("name", "parameters (defaults)", "cost (DoF)", "dim", "paper label"):
+    table.add_column("name", no_wrap=True)
+    for col in ("parameters (defaults)", "cost (DoF)", "dim", "paper label"):
         table.add_column(col, overflow="fold")
     for cls in registries[what].values():
         d = describe(cls)
         params = ", ".join(f"{k}={v!r}" for k, v in d["params"].items()) or "-"
-        dim = "" if d["dim"] is None else f"{d['dim']}D" + (" +model" if d["needs_model"] else "")
+        dim = (
+            "any" if d["dim"] is None else f"{d['dim']}D" + (" +model" if d["needs_model"] else "")
+        )
         table.add_row(f"{d['name']}@{d['version']}", params, d["cost"], dim, d["paper_label"])
     out.print(table)
     if what == "prompters":

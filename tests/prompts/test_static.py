@@ -20,8 +20,8 @@ from radioactive.prompts import (
     ZLimit,
     get_prompter,
     parse_spec,
+    static,  # noqa: F401  (registers the prompters)
 )
-from radioactive.prompts import static  # noqa: F401  (registers the prompters)
 from radioactive.prompts.cost import DEFAULT_EFFORT
 
 
@@ -87,7 +87,7 @@ def test_point_interpolation_between_two_key_slices() -> None:
 def test_point_interpolation_counts_points_outside_a_curved_object() -> None:
     t = np.zeros((21, 40, 40), bool)
     for z in range(21):  # a U-shaped tube: centre x goes 5 -> 35 -> 5 ... along z as an arc
-        cx = 5 + int(round(30 * np.sin(np.pi * z / 20)))
+        cx = 5 + round(float(30 * np.sin(np.pi * z / 20)))
         t[z] = disk_mask((40, 40), 20, cx, 2)
     inter = get_prompter("point_interpolation", k=2).initial(t, rng())
     assert inter.dof == 2
@@ -308,7 +308,6 @@ def test_random_prompters_differ_across_seeds() -> None:
     t = cuboid()
     for name in RANDOM:
         runs = {
-            json.dumps(get_prompter(name).initial(t, rng(s), oracle(t)).to_dict())
-            for s in range(5)
+            json.dumps(get_prompter(name).initial(t, rng(s), oracle(t)).to_dict()) for s in range(5)
         }
         assert len(runs) > 1, name

@@ -25,7 +25,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 class SlicePredictor(Protocol):
-    """"Predict this slice": the model's 2D mask for axial slice ``z`` given the prompts on it."""
+    """ "Predict this slice": the model's 2D mask for axial slice ``z`` given the prompts on it."""
 
     def __call__(self, z: int, prompts: Sequence[Prompt]) -> BoolArray: ...
 
@@ -158,9 +158,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     raise UnknownNameError(f"cannot parse {spec!r}", fix="write NAME or NAME(param=value, ...)")
 
 
-def _build(
-    kind: str, registry: dict[str, type[T]], name: str, params: dict[str, Any]
-) -> T:
+def _build(kind: str, registry: dict[str, type[T]], name: str, params: dict[str, Any]) -> T:
     if "(" in name:
         name, parsed = parse_spec(name)
         params = {**parsed, **params}

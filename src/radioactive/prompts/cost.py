@@ -50,13 +50,13 @@ class EffortModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    point_s: float = Field(2.0, ge=0)
-    box2d_s: float = Field(7.0, ge=0)
-    box3d_s: float = Field(14.0, ge=0)
-    scribble_s: float = Field(5.0, ge=0)
-    lasso_s: float = Field(15.0, ge=0)
-    zlimit_s: float = Field(2.0, ge=0)
-    slice_visit_s: float = Field(1.0, ge=0)
+    point_s: float = Field(default=2.0, ge=0)
+    box2d_s: float = Field(default=7.0, ge=0)
+    box3d_s: float = Field(default=14.0, ge=0)
+    scribble_s: float = Field(default=5.0, ge=0)
+    lasso_s: float = Field(default=15.0, ge=0)
+    zlimit_s: float = Field(default=2.0, ge=0)
+    slice_visit_s: float = Field(default=1.0, ge=0)
 
     def prompt_seconds(self, prompt: Prompt) -> float:
         per = {

@@ -32,7 +32,7 @@ def bbox(mask: BoolArray) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
         if zs.size == 0:
             return None
         z0, z1 = int(zs[0]), int(zs[-1]) + 1
-        inner = bbox(mask[z0:z1].any(axis=0))
+        inner = bbox(np.asarray(mask[z0:z1].any(axis=0)))
         assert inner is not None
         return (z0, *inner[0]), (z1, *inner[1])
     lo, hi = [], []
@@ -60,7 +60,7 @@ def median_slice(mask: BoolArray) -> int:
 
 
 def largest_cc_2d(mask2d: BoolArray) -> BoolArray:
-    """The largest 8-connected component of a 2D mask (ties: the lowest label, i.e. raster order)."""
+    """The largest 8-connected component of a 2D mask (ties: lowest label, i.e. raster order)."""
     out = np.zeros(mask2d.shape, dtype=bool)
     found = largest_cc_crop(mask2d)
     if found is not None:
@@ -188,8 +188,8 @@ def _sum_offsets(r1: int, r2: int) -> IntArray:
 def slice_boxes(mask: BoolArray) -> tuple[IntArray, IntArray]:
     """Per-slice half-open (y, x) bounding boxes of a 3D mask as (Z, 2) ``lo`` and ``hi`` arrays
     (empty slices get ``lo == hi == 0``), from two projections of the whole stack."""
-    rows = mask.any(axis=2)  # (Z, Y)
-    cols = mask.any(axis=1)  # (Z, X)
+    rows = np.asarray(mask.any(axis=2))  # (Z, Y)
+    cols = np.asarray(mask.any(axis=1))  # (Z, X)
     lo = np.zeros((mask.shape[0], 2), dtype=np.int64)
     hi = np.zeros((mask.shape[0], 2), dtype=np.int64)
     for j, proj in enumerate((rows, cols)):

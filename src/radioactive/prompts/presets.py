@@ -64,7 +64,9 @@ PRESETS: dict[str, Preset] = {
             keep_initial=True,
             paper_label="3B Inter + scribble (boxes re-sent)",
         ),
-        Preset("1ppv+3d_refine", "points_3d(n=1)", "random_error_3d", paper_label="1PPV + 3D refine"),
+        Preset(
+            "1ppv+3d_refine", "points_3d(n=1)", "random_error_3d", paper_label="1PPV + 3D refine"
+        ),
         Preset(
             "1center_ppv+3d_refine",
             "center_points_3d(n=1)",

@@ -232,7 +232,7 @@ class PointPropagation(Prompter):
                 by_slice[nz] = [Point((nz, y, x), True)]
                 pred, z = np.asarray(predict(nz, by_slice[nz]), dtype=bool), nz
         prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
-        user = [*seeds, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
+        user: list[Prompt] = [*seeds, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
 
 
@@ -334,10 +334,7 @@ class BoxInterpolation(Prompter):
             a, b, c = geo.jitter_box(lo[i], hi[i], self.jitter, rng, plane)
             lo[i], hi[i] = a, b
             clipped += c
-        key_boxes = [
-            Box2D(int(z) + off[0], a, b)  # type: ignore[arg-type]
-            for z, a, b in zip(keys, lo, hi, strict=True)
-        ]
+        key_boxes = [Box2D(int(z) + off[0], a, b) for z, a, b in zip(keys, lo, hi, strict=True)]
         zs, corners = geo.interpolate_along_z(keys, np.hstack([lo, hi]).astype(float))
         corners = np.rint(corners).astype(np.int64)
         boxes = []
@@ -384,7 +381,7 @@ class BoxPropagation(Prompter):
                 boxes[nz] = Box2D(nz, a, b)
                 pred, z = np.asarray(predict(nz, [boxes[nz]]), dtype=bool), nz
         prompts = [boxes[z] for z in sorted(boxes)]
-        user = [first, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
+        user: list[Prompt] = [first, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
 
 

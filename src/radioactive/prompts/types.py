@@ -105,7 +105,11 @@ class Scribble:
         return np.asarray(self.voxels, dtype=np.int64).reshape(-1, 3)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "voxels": [list(v) for v in self.voxels], "positive": self.positive}
+        return {
+            "type": self.kind,
+            "voxels": [list(v) for v in self.voxels],
+            "positive": self.positive,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,7 @@ class Lasso:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "z", int(self.z))
-        object.__setattr__(
-            self, "polygon", tuple((float(y), float(x)) for y, x in self.polygon)
-        )
+        object.__setattr__(self, "polygon", tuple((float(y), float(x)) for y, x in self.polygon))
         if len(self.polygon) < 3:
             raise ValueError("a lasso needs at least three vertices")
 
@@ -167,7 +169,9 @@ _DECODERS: dict[str, Any] = {
     "box2d": lambda d: Box2D(d["z"], d["lo"], d["hi"]),
     "box3d": lambda d: Box3D(d["lo"], d["hi"]),
     "scribble": lambda d: Scribble(tuple(d["voxels"]), d.get("positive", True)),
-    "lasso": lambda d: Lasso(d["z"], tuple(tuple(p) for p in d["polygon"]), d.get("positive", True)),
+    "lasso": lambda d: Lasso(
+        d["z"], tuple(tuple(p) for p in d["polygon"]), d.get("positive", True)
+    ),
     "zlimit": lambda d: ZLimit(d["z"], d["upper"]),
 }
 
