@@ -72,7 +72,7 @@ def main() -> None:
     def oracle(z, prompts):
         return target[z]
 
-    print(f"{'prompter':<32} {'median ms':>10} {'dof':>6}  target <{TARGET_MS:.0f} ms")
+    print(f"{'prompter':<40} {'median ms':>10} {'dof':>6}  target <{TARGET_MS:.0f} ms")
     worst = 0.0
     for name in PROMPTERS:
         p = get_prompter(name)
@@ -82,18 +82,18 @@ def main() -> None:
         note = "(oracle model)" if p.needs_model else ("ok" if ms < TARGET_MS else "SLOW")
         if not p.needs_model:
             worst = max(worst, ms)
-        print(f"{p.spec:<32} {ms:>10.1f} {dof:>6}  {note}")
+        print(f"{p.spec:<40} {ms:>10.1f} {dof:>6}  {note}")
 
     # a plausible imperfect prediction: the target shifted by 4 voxels in x and y
     pred = np.zeros_like(target)
     pred[:, 4:, 4:] = target[:, :-4, :-4]
     box = get_prompter("box_per_slice").initial(target, np.random.default_rng(0))
-    print(f"\n{'simulated user':<32} {'median ms':>10}")
+    print(f"\n{'simulated user':<40} {'median ms':>10}")
     for name in USERS:
         u = get_user(name)
         rng = np.random.default_rng(0)
         ms = time_call(lambda u=u, rng=rng: u.correct(target, pred, [box], rng), args.repeats)
-        print(f"{u.spec:<32} {ms:>10.1f}")
+        print(f"{u.spec:<40} {ms:>10.1f}")
     print(
         f"\nslowest prompter without a model: {worst:.1f} ms "
         f"({'meets' if worst < TARGET_MS else 'misses'} the {TARGET_MS:.0f} ms target)"
