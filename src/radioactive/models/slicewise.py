@@ -1,0 +1,303 @@
+"""The slice-wise engine: any 2D promptable model becomes a 3D one.
+
+A :class:`SliceBackend` wraps a 2D model: it normalises a volume to the model's intensity
+contract, encodes batches of axial slices into embeddings, and decodes one slice's prompts into
+logits. :class:`SliceWiseModel` drives it over a volume:
+
+* only the slices that carry prompts are inferred; every other slice keeps the previous
+  prediction (background at the first step);
+* the encoder runs once per slice for the lifetime of the prepared volume: embeddings are cached
+  across prompters, targets and refinement steps, in a least-recently-used cache bounded in bytes;
+  misses are encoded in batches;
+* prompts accumulate across steps ("WithPrev") unless an interaction says otherwise ("NoPrev");
+  the previous step's low-resolution **logits** of a slice are fed back as its mask prompt when
+  the model accepts one;
+* a 3D box becomes the same 2D box on every slice of its z range; a scribble becomes a point per
+  voxel on its own slice (as the reference does); z-limits only bound propagation;
+* :meth:`SliceWiseModel.slice_predictor` gives the propagation prompters their
+  "predict this slice" callable.
+
+All coordinates handed to a backend are (y, x) pixel indices of the canonical axial slice; the
+backend converts to its own input space (see :mod:`radioactive.models.transforms`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from radioactive.models.base import (
+    Capabilities,
+    ModelCard,
+    Prediction,
+    StepTimings,
+    check_supported,
+)
+from radioactive.prompts.base import SlicePredictor
+from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, Scribble
+
+DEFAULT_CACHE_BYTES = 2 * 1024**3
+
+
+@dataclass
+class SlicePrompts:
+    """The prompts of one axial slice in (y, x) pixel coordinates of the canonical slice.
+
+    Attributes:
+        points: (N, 2) integer (y, x).
+        labels: (N,) 1 for positive, 0 for negative.
+        box: half-open (y0, x0, y1, x1) or ``None``.
+        mask_logits: the previous low-resolution logits of this slice, or ``None``.
+    """
+
+    points: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    box: tuple[int, int, int, int] | None = None
+    mask_logits: Any = None
+
+    @property
+    def empty(self) -> bool:
+        return self.box is None and len(self.points) == 0
+
+
+class SliceBackend(Protocol):
+    """A 2D promptable model as the engine sees it."""
+
+    card: ModelCard
+    capabilities: Capabilities
+
+    def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
+        """The canonical (z, y, x) image in the model's intensity space (same shape)."""
+
+    def encode(self, slices: npt.NDArray[np.float32]) -> list[Any]:
+        """Embeddings of a batch (B, Y, X) of normalised slices, one per slice."""
+
+    def decode(
+        self, embedding: Any, prompts: SlicePrompts, shape: tuple[int, int]
+    ) -> tuple[npt.NDArray[np.float32], Any]:
+        """Logits at full slice resolution (Y, X) and the low-resolution logits to feed back."""
+
+    def embedding_nbytes(self, embedding: Any) -> int:
+        """Memory an embedding holds (for the cache budget)."""
+
+
+class EmbeddingCache:
+    """Least-recently-used embeddings of one volume, bounded in bytes (``max_bytes=0``: off)."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES):
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[int, tuple[Any, int]] = OrderedDict()
+        self.nbytes = 0
+        self.evictions = 0
+
+    def __contains__(self, z: int) -> bool:
+        return z in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, z: int) -> Any:
+        item = self._items.pop(z)
+        self._items[z] = item
+        return item[0]
+
+    def put(self, z: int, embedding: Any, nbytes: int) -> None:
+        if self.max_bytes <= 0 or nbytes > self.max_bytes:
+            return
+        if z in self._items:
+            self.nbytes -= self._items.pop(z)[1]
+        while self._items and self.nbytes + nbytes > self.max_bytes:
+            _, (_, size) = self._items.popitem(last=False)
+            self.nbytes -= size
+            self.evictions += 1
+        self._items[z] = (embedding, nbytes)
+        self.nbytes += nbytes
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.nbytes = 0
+
+
+def prompts_by_slice(prompts: Sequence[Prompt], depth: int) -> dict[int, list[Prompt]]:
+    """Group prompts by axial slice, expanding 3D boxes and scribbles into per-slice prompts."""
+    out: dict[int, list[Prompt]] = {}
+    for p in prompts:
+        if isinstance(p, Point):
+            out.setdefault(p.zyx[0], []).append(p)
+        elif isinstance(p, Box2D):
+            out.setdefault(p.z, []).append(p)
+        elif isinstance(p, Box3D):
+            for z in range(max(0, p.lo[0]), min(depth, p.hi[0])):
+                out.setdefault(z, []).append(Box2D(z, p.lo[1:], p.hi[1:]))
+        elif isinstance(p, Scribble):
+            for z, y, x in p.voxels:
+                out.setdefault(z, []).append(Point((z, y, x), p.positive))
+    return out
+
+
+def slice_prompts(prompts: Sequence[Prompt]) -> SlicePrompts:
+    """Convert one slice's prompts; with several boxes on a slice the latest one is used."""
+    pts = [p for p in prompts if isinstance(p, Point)]
+    boxes = [p for p in prompts if isinstance(p, Box2D)]
+    sp = SlicePrompts()
+    if pts:
+        sp.points = np.asarray([p.zyx[1:] for p in pts], dtype=np.int64)
+        sp.labels = np.asarray([1 if p.positive else 0 for p in pts], dtype=np.int64)
+    if boxes:
+        b = boxes[-1]
+        sp.box = (b.lo[0], b.lo[1], b.hi[0], b.hi[1])
+    return sp
+
+
+class SliceWiseModel:
+    """A 3D :class:`~radioactive.models.base.Model` made of a 2D :class:`SliceBackend`.
+
+    Args:
+        backend: the 2D model.
+        cache_bytes: embedding cache budget (0 disables caching).
+        batch_size: slices encoded per encoder call.
+        use_mask_prompt: feed the previous logits back when the backend accepts a mask.
+    """
+
+    def __init__(
+        self,
+        backend: SliceBackend,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        batch_size: int = 8,
+        use_mask_prompt: bool = True,
+    ):
+        self.backend = backend
+        self.card = backend.card
+        self.capabilities = Capabilities(
+            dim=3,
+            prompt_types=expanded_prompt_types(backend.capabilities.prompt_types),
+            accepts_mask=backend.capabilities.accepts_mask,
+            slice_predictor=True,
+        )
+        self.cache = EmbeddingCache(cache_bytes)
+        self.batch_size = max(1, int(batch_size))
+        self.use_mask_prompt = use_mask_prompt
+        self._image: npt.NDArray[np.float32] | None = None
+        self._prompts: list[Prompt] = []
+        self.totals = StepTimings()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def prepare(
+        self, image: npt.NDArray, spacing_mm: tuple[float, float, float] = (1, 1, 1)
+    ) -> None:
+        arr = np.asarray(image)
+        if arr.ndim != 3:
+            raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
+        self._image = np.ascontiguousarray(self.backend.normalize_volume(arr), dtype=np.float32)
+        self.spacing_mm = spacing_mm
+        self.cache.clear()
+        self.reset()
+
+    def reset(self) -> None:
+        self._prompts = []
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        if self._image is None:
+            raise RuntimeError("call prepare(image) before predicting")
+        z, y, x = self._image.shape
+        return z, y, x
+
+    # -- encoder with cache ------------------------------------------------------------------
+
+    def _embeddings(self, zs: Sequence[int], timings: StepTimings) -> dict[int, Any]:
+        assert self._image is not None
+        out: dict[int, Any] = {}
+        missing = []
+        for z in zs:
+            if z in self.cache:
+                out[z] = self.cache.get(z)
+                timings.cache_hits += 1
+            else:
+                missing.append(z)
+                timings.cache_misses += 1
+        for i in range(0, len(missing), self.batch_size):
+            chunk = missing[i : i + self.batch_size]
+            t0 = time.perf_counter()
+            embs = self.backend.encode(self._image[chunk])
+            timings.encoder_s += time.perf_counter() - t0
+            timings.encoder_calls += len(chunk)
+            for z, e in zip(chunk, embs, strict=True):
+                out[z] = e
+                self.cache.put(z, e, self.backend.embedding_nbytes(e))
+        return out
+
+    def _decode(
+        self, zs: Sequence[int], by_slice: dict[int, list[Prompt]],
+        previous: Prediction | None, timings: StepTimings,
+    ) -> dict[int, tuple[npt.NDArray[np.float32], Any]]:  # fmt: skip
+        embs = self._embeddings(zs, timings)
+        shape = self.shape[1:]
+        out = {}
+        for z in zs:
+            sp = slice_prompts(by_slice.get(z, []))
+            if self.use_mask_prompt and self.backend.capabilities.accepts_mask and previous:
+                sp.mask_logits = previous.logits.get(z)
+            if sp.empty:
+                continue
+            t0 = time.perf_counter()
+            out[z] = self.backend.decode(embs[z], sp, shape)
+            timings.decoder_s += time.perf_counter() - t0
+            timings.slices_inferred += 1
+        return out
+
+    # -- the Model protocol --------------------------------------------------------------------
+
+    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+        check_supported(self.card.name, self.capabilities, interaction)
+        depth = self.shape[0]
+        new = [p for p in interaction.prompts if p.kind not in ("mask", "zlimit")]
+        self._prompts = [*self._prompts, *new] if interaction.keep_previous else list(new)
+        by_slice = prompts_by_slice(self._prompts, depth)
+        touched = sorted(set(prompts_by_slice(new, depth)))
+        timings = StepTimings()
+        decoded = self._decode(touched, by_slice, previous, timings)
+        if previous is not None:
+            mask = previous.mask.copy()
+            logits = dict(previous.logits)
+        else:
+            mask = np.zeros(self.shape, dtype=bool)
+            logits = {}
+        for z, (full, low) in decoded.items():
+            mask[z] = full > 0
+            logits[z] = low
+        self._accumulate(timings)
+        return Prediction(mask=mask, logits=logits, timings=timings)
+
+    def slice_predictor(self) -> SlicePredictor:
+        """ "Predict this slice": used by the propagation prompters (no prompt accumulation)."""
+
+        def predict_slice(z: int, prompts: Sequence[Prompt]) -> npt.NDArray[np.bool_]:
+            timings = StepTimings()
+            decoded = self._decode([z], {z: list(prompts)}, None, timings)
+            self._accumulate(timings)
+            if z not in decoded:
+                return np.zeros(self.shape[1:], dtype=bool)
+            return decoded[z][0] > 0
+
+        return predict_slice
+
+    def _accumulate(self, t: StepTimings) -> None:
+        for k in ("encoder_s", "decoder_s", "encoder_calls", "cache_hits", "cache_misses",
+                  "slices_inferred"):  # fmt: skip
+            setattr(self.totals, k, getattr(self.totals, k) + getattr(t, k))
+
+
+def expanded_prompt_types(types: frozenset[str]) -> frozenset[str]:
+    """What the engine accepts for a backend: 3D boxes become 2D boxes, scribbles points."""
+    extra = {"box3d"} if "box2d" in types else set()
+    extra |= {"scribble"} if "point" in types else set()
+    return frozenset(types | extra)
