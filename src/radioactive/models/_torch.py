@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -15,13 +17,13 @@ def pick_device(device: str | None) -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def quiet_imports() -> warnings.catch_warnings:  # type: ignore[type-arg]
+@contextlib.contextmanager
+def quiet_imports() -> Iterator[None]:
     """Silence the deprecation chatter of timm-based model packages while importing them."""
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("ignore", FutureWarning)
-    warnings.simplefilter("ignore", UserWarning)
-    return ctx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def load_state_dict(path: str, device: Any) -> dict[str, Any]:

@@ -193,8 +193,10 @@ class RandomWalkerBackend:
         mode: ``"bf"`` (direct sparse solve: exact, fast on crops up to a few hundred pixels a
             side) or ``"cg_j"`` (Jacobi-preconditioned conjugate gradient, for large crops).
         smoothing_sigma_px: in-plane Gaussian smoothing of each slice before the walk (0: none).
-            On noisy images, smoothing with a larger ``beta`` is much more robust (e.g. 1 px with
-            ``beta=2000``); the defaults follow scikit-image's.
+            On noisy images, smoothing with a larger ``beta`` is more robust (e.g. 1 px with
+            ``beta=2000``). The default ``beta=5000`` was chosen on the demo suite's lesions,
+            spleen and kidney with box prompts (mean Dice 0.33 at scikit-image's 130, 0.72 at
+            5000); it is a baseline, not a tuned method.
         box_margin_frac, box_margin_px, point_margin_px: the crop (see :func:`crop_window`).
 
     Seeds are described in :func:`seed_labels`. Logits are ``log(p / (1 − p))`` of the foreground
@@ -216,7 +218,7 @@ class RandomWalkerBackend:
 
     def __init__(
         self,
-        beta: float = 130.0,
+        beta: float = 5000.0,
         mode: Literal["bf", "cg_j"] = "bf",
         *,
         smoothing_sigma_px: float = 0.0,

