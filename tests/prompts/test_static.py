@@ -311,3 +311,11 @@ def test_random_prompters_differ_across_seeds() -> None:
             json.dumps(get_prompter(name).initial(t, rng(s), oracle(t)).to_dict()) for s in range(5)
         }
         assert len(runs) > 1, name
+
+
+def test_declared_prompt_kinds_match_what_is_sent() -> None:
+    t = cuboid()
+    for name in PROMPTERS:
+        p = get_prompter(name)
+        inter = p.initial(t, rng(0), oracle(t))
+        assert {q.kind for q in inter.prompts} == set(p.prompt_kinds()), name

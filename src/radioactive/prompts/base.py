@@ -48,6 +48,12 @@ class _Described:
     #: the cost formula in words, e.g. "n·X" (X = slices with target)
     cost_formula: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: the prompt kinds sent to a model (checked against a model's capabilities before running)
+    emits: ClassVar[frozenset[str]] = frozenset()
+
+    def prompt_kinds(self) -> frozenset[str]:
+        """The prompt kinds this instance sends to a model."""
+        return self.emits
 
     def params(self) -> dict[str, Any]:
         return {

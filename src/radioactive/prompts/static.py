@@ -65,6 +65,7 @@ class PointsPerSlice(Prompter):
 
     n: int = 1
     name: ClassVar[str] = "points_per_slice"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "nPPS (nFGPointsPer2DSlice)"
     cost_formula: ClassVar[str] = "n·X"
     description: ClassVar[str] = "n random foreground points on every slice with target"
@@ -95,6 +96,7 @@ class AlternatingPointsPerSlice(Prompter):
 
     n: int = 2
     name: ClassVar[str] = "alternating_points_per_slice"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "n±PPS (AlternatingNPointsPer2DSlice)"
     cost_formula: ClassVar[str] = "n·X"
     description: ClassVar[str] = "positive and negative (ring) points on every slice with target"
@@ -132,6 +134,7 @@ class CenterPointPerSlice(Prompter):
     """On every foreground slice, the centre of mass of its largest component, snapped into it."""
 
     name: ClassVar[str] = "center_point_per_slice"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "1 center PPS (CenterPointPrompter)"
     cost_formula: ClassVar[str] = "X"
     description: ClassVar[str] = "one central point on every slice with target"
@@ -168,6 +171,7 @@ class PointInterpolation(Prompter):
 
     k: int = 5
     name: ClassVar[str] = "point_interpolation"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "kP Inter (kPointInterpolation)"
     cost_formula: ClassVar[str] = "k (k = min(k, X))"
     description: ClassVar[str] = "k key points, interpolated along z"
@@ -205,6 +209,7 @@ class PointPropagation(Prompter):
 
     seeds: int = 5
     name: ClassVar[str] = "point_propagation"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "5P Prop (PointPropagation)"
     cost_formula: ClassVar[str] = "seeds + 2 (z-limits)"
     description: ClassVar[str] = "seed points on the median slice, propagated by the model"
@@ -257,6 +262,7 @@ class BoxPerSlice(Prompter):
 
     jitter: int = 0
     name: ClassVar[str] = "box_per_slice"
+    emits: ClassVar[frozenset[str]] = frozenset({"box2d"})
     paper_label: ClassVar[str] = "Box PS (BoxPer2DSlice)"
     cost_formula: ClassVar[str] = "2·X"
     description: ClassVar[str] = "a tight 2D box on every slice with target"
@@ -286,6 +292,7 @@ class BoxPerSliceFrom3DBox(Prompter):
     z range (slices without target included). The user draws one 3D box."""
 
     name: ClassVar[str] = "box_per_slice_from_3d_box"
+    emits: ClassVar[frozenset[str]] = frozenset({"box2d"})
     paper_label: ClassVar[str] = "from 3D Box (BoxPer2dSliceFrom3DBox)"
     cost_formula: ClassVar[str] = "3"
     description: ClassVar[str] = "one 3D box, applied to every slice of its z range"
@@ -312,6 +319,7 @@ class BoxInterpolation(Prompter):
     k: int = 3
     jitter: int = 0
     name: ClassVar[str] = "box_interpolation"
+    emits: ClassVar[frozenset[str]] = frozenset({"box2d"})
     paper_label: ClassVar[str] = "kB Inter (kBoxInterpolation; jitter: nonperfect)"
     cost_formula: ClassVar[str] = "2k (k = min(k, X))"
     description: ClassVar[str] = "k key boxes, interpolated along z"
@@ -355,6 +363,7 @@ class BoxPropagation(Prompter):
     given by the user) is reached."""
 
     name: ClassVar[str] = "box_propagation"
+    emits: ClassVar[frozenset[str]] = frozenset({"box2d"})
     paper_label: ClassVar[str] = "B Prop (BoxPropagation)"
     cost_formula: ClassVar[str] = "4 (box 2 + 2 z-limits)"
     description: ClassVar[str] = "one box on the median slice, propagated by the model"
@@ -396,6 +405,7 @@ class Points3D(Prompter):
 
     n: int = 1
     name: ClassVar[str] = "points_3d"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "nPPV (nPoints3DVolume)"
     cost_formula: ClassVar[str] = "n"
     description: ClassVar[str] = "n random foreground points in the volume"
@@ -430,6 +440,7 @@ class CenterPoints3D(Prompter):
     n: int = 1
     crop_size: tuple[int, int, int] | None = None
     name: ClassVar[str] = "center_points_3d"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "n center PPV (nPointsFromCenterCropped3DVolume)"
     cost_formula: ClassVar[str] = "n"
     description: ClassVar[str] = "n points on the interpolated centre line"
@@ -475,6 +486,7 @@ class Box3DPrompter(Prompter):
 
     jitter: int = 0
     name: ClassVar[str] = "box_3d"
+    emits: ClassVar[frozenset[str]] = frozenset({"box3d"})
     paper_label: ClassVar[str] = "3D Box (Box3DVolume)"
     cost_formula: ClassVar[str] = "3"
     description: ClassVar[str] = "the 3D bounding box"

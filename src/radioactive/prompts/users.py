@@ -403,6 +403,7 @@ class ScribbleUser(_Corrector):
     """
 
     name: ClassVar[str] = "scribble"
+    emits: ClassVar[frozenset[str]] = frozenset({"scribble"})
     version: ClassVar[str] = "1"
     paper_label: ClassVar[str] = "scribble"
     cost_formula: ClassVar[str] = "3 per correction (max_points set: 1 per point)"
@@ -412,6 +413,9 @@ class ScribbleUser(_Corrector):
     )
 
     max_points: int | None = None
+
+    def prompt_kinds(self) -> frozenset[str]:
+        return frozenset({"point"}) if self.max_points is not None else self.emits
 
     def __post_init__(self) -> None:
         if self.max_points is not None and int(self.max_points) < 1:
@@ -463,6 +467,7 @@ class RandomErrorPerSliceUser(_Corrector):
     pixel, positive where the target is foreground. One point per such slice (X dof)."""
 
     name: ClassVar[str] = "random_error_per_slice"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     version: ClassVar[str] = "1"
     paper_label: ClassVar[str] = "1PPS refine"
     cost_formula: ClassVar[str] = (
@@ -520,6 +525,7 @@ class RandomError3DUser(_Corrector):
     """
 
     name: ClassVar[str] = "random_error_3d"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     version: ClassVar[str] = "1"
     paper_label: ClassVar[str] = "3D refine"
     cost_formula: ClassVar[str] = "1"
@@ -587,6 +593,7 @@ class CenterOfLargestErrorUser(_Corrector):
     is the target's value at the click."""
 
     name: ClassVar[str] = "center_of_largest_error"
+    emits: ClassVar[frozenset[str]] = frozenset({"point"})
     version: ClassVar[str] = "1"
     paper_label: ClassVar[str] = "CVPR25 click"
     cost_formula: ClassVar[str] = "1"
