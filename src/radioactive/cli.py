@@ -237,10 +237,29 @@ def _info(name_or_path: str, cache_dir: Path | None, as_json: bool) -> int:
 
 @app.command()
 @friendly
-def demo(cache_dir: CacheOpt = None) -> None:
-    """Run the main job on the bundled demo data: prepare the real demo suite and summarise it."""
+def demo(
+    cache_dir: CacheOpt = None,
+    results_dir: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path(
+        "results/demo"
+    ),
+) -> None:
+    """The main job on the bundled demo data: prepare the real demo suite, fetch the model
+    weights, run the demo experiment (real models + baselines) and print its headline table."""
+    from radioactive.experiments import experiment_path
+    from radioactive.models.checkpoints import fetch_checkpoint
+    from radioactive.runner.config import load_config
+
     _prepare("demo", cache_dir)
-    raise typer.Exit(_info("demo", cache_dir, as_json=False))
+    if _info("demo", cache_dir, as_json=False):
+        raise typer.Exit(1)
+    config = load_config(experiment_path("demo"))
+    if cache_dir is not None:
+        config = config.model_copy(update={"cache_dir": cache_dir})
+    for m in config.models:
+        if m.name in ("litemedsam", "mobilesam"):
+            with err.status(f"fetching the {m.name} checkpoint"):
+                fetch_checkpoint(m.name, cache_dir)
+    raise typer.Exit(_run(config, results_dir))
 
 
 @datasets_app.command("list")
@@ -286,12 +305,171 @@ def datasets_info(
     raise typer.Exit(_info(name_or_path, cache_dir, as_json))
 
 
+def _run(config: Any, results_dir: Path, retry_errors: bool = False) -> int:
+    """Run an experiment with progress bars; print the summary; return the exit status."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from radioactive.runner.run import run_experiment
+
+    state = {"units": 0, "steps": 0, "errors": 0}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[units]} units · {task.fields[steps]} steps · {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("case jobs", total=None, units=0, steps=0, rate="")
+        t0 = [0.0]
+
+        def on_event(event: Any, total: int) -> None:
+            import time as _time
+
+            if not t0[0]:
+                t0[0] = _time.perf_counter()
+            progress.update(task, total=total)
+            if event is None:
+                progress.advance(task)
+                return
+            state["units"] += 1
+            state["steps"] += len(event.steps)
+            state["errors"] += event.unit["status"] == "error"
+            rate = state["units"] / max(1e-9, _time.perf_counter() - t0[0])
+            progress.update(
+                task, units=state["units"], steps=state["steps"], rate=f"{rate:.2f} units/s"
+            )
+
+        report = run_experiment(config, results_dir, retry_errors=retry_errors, on_event=on_event)
+    _print_results(report.output)
+    out.print(
+        f"Run {report.run_id}: {report.units_written} units written "
+        f"({report.units_already_done} already done), {report.units_failed} failed, "
+        f"{report.jobs} case jobs in {report.wall_s:.1f} s → {report.output}"
+    )
+    for line in report.skipped_combos:
+        out.print(f"[dim]skipped: {line}[/]", highlight=False)
+    for line in report.errors[:20]:
+        err.print(f"[red]error:[/] {line}", highlight=False)
+    if len(report.errors) > 20:
+        err.print(f"[red]… and {len(report.errors) - 20} more errors (see the store)[/]")
+    return 1 if report.units_failed else 0
+
+
+def _print_results(directory: Path) -> None:
+    from radioactive.runner.store import ResultStore
+
+    with ResultStore(directory, read_only=True) as store:
+        summary = store.summary()
+    table = Table(
+        title=f"Final step per model × prompter (mean over targets) — {directory}",
+        title_justify="left",
+    )
+    for col in ("model", "prompter", "user", "targets", "Dice", "NSD", "DoF", "seconds"):
+        table.add_column(
+            col, justify="right" if col not in ("model", "prompter", "user") else "left"
+        )
+    for r in summary["final"]:
+        table.add_row(
+            r["model"], r["prompter"], r["user"] or "-", str(r["n_targets"]),
+            f"{100 * r['mean_dice']:.1f}", f"{100 * r['mean_nsd']:.1f}",
+            f"{r['mean_dof']:.1f}", f"{r['mean_seconds']:.0f}",
+        )  # fmt: skip
+    out.print(table)
+    units = ", ".join(f"{k}: {v}" for k, v in sorted(summary["units"].items()))
+    out.print(f"{summary['runs']} run(s); units {units}; {summary['steps']} steps stored")
+
+
+@app.command()
+@friendly
+def run(
+    config_file: Annotated[
+        Path | None, typer.Argument(help="Experiment YAML (or use the quick form options).")
+    ] = None,
+    results_dir: Annotated[Path | None, typer.Option("--out", help="Results directory.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Quick form: dataset name or path.")] = None,
+    model: Annotated[str | None, typer.Option(help="Quick form: model name.")] = None,
+    prompter: Annotated[str | None, typer.Option(help="Quick form: prompter spec.")] = None,
+    user: Annotated[str | None, typer.Option(help="Quick form: simulated user spec.")] = None,
+    steps: Annotated[int, typer.Option(help="Quick form: corrections per target.")] = 0,
+    seed: Annotated[int, typer.Option(help="Quick form: seed.")] = 0,
+    executor: Annotated[
+        str | None, typer.Option(help="inline, process or ray (overrides the config).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes for --executor process.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Address of a Ray cluster.")] = None,
+    retry_errors: Annotated[bool, typer.Option(help="Run failed units again.")] = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Run an experiment (a YAML file, or the quick form); rerun on the same --out to resume."""
+    from radioactive.runner.config import load_config, quick_config
+
+    if config_file is not None:
+        config = load_config(config_file)
+    elif dataset and model and prompter:
+        config = quick_config(
+            dataset, model, prompter, user=user, steps=steps, seed=seed, output=results_dir
+        )
+    else:
+        raise RadioactiveError(
+            "nothing to run",
+            fix="pass an experiment file, or --dataset, --model and --prompter (quick form)",
+        )
+    updates: dict[str, Any] = {}
+    if cache_dir is not None:
+        updates["cache_dir"] = cache_dir
+    ex = config.executor.model_copy(
+        update={
+            k: v
+            for k, v in {"kind": executor, "workers": workers, "ray_address": ray_address}.items()
+            if v is not None
+        }
+    )
+    config = config.model_copy(update={**updates, "executor": ex})
+    target = results_dir or config.output or Path("results") / config.name
+    raise typer.Exit(_run(config, Path(target), retry_errors))
+
+
+@app.command()
+@friendly
+def validate(
+    config_file: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Check an experiment without running it: names, paths, model × prompter capabilities."""
+    from radioactive.runner.config import load_config
+    from radioactive.runner.config import validate as check
+
+    report = check(load_config(config_file))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.lines():
+            out.print(line, highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 @app.command("ls")
 @friendly
 def ls(
-    what: Annotated[str, typer.Argument(help="prompters, users or presets")] = "prompters",
+    what: Annotated[str, typer.Argument(help="prompters, users, presets or results")] = "prompters",
+    directory: Annotated[Path | None, typer.Argument(help="For results: the directory.")] = None,
 ) -> None:
-    """List prompters, simulated users or presets with parameters, cost and paper label."""
+    """List prompters, simulated users, presets, or the results of a run directory."""
+    if what == "results":
+        if directory is None:
+            raise RadioactiveError("which results?", fix="radioactive ls results DIR")
+        _print_results(directory)
+        return
     from radioactive.prompts.base import PROMPTERS, USERS, _load, describe
     from radioactive.prompts.presets import PRESETS
 

@@ -1,0 +1,206 @@
+"""One trajectory: initial prompt → predict → score → correct → predict → … for one target.
+
+:func:`run_trajectory` records, per step, the interaction, its cost (DoF, estimated seconds, and
+their running totals), Dice / NSD / HD95 / ASSD, the model's encoder and decoder time and the
+process's peak memory. Trajectories of interactive pairs always have ``1 + steps`` rows: when the
+prediction equals the target, the Dice target or the effort budget is reached, the remaining steps
+repeat the last result with status ``"stopped"`` and no cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from radioactive.metrics import dice, surface_distances
+from radioactive.models.base import Prediction, StepTimings
+from radioactive.prompts.base import Prompter, SimulatedUser
+from radioactive.prompts.types import Interaction
+
+SESSION_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """When a trajectory stops early (the protocol always stops on a perfect prediction)."""
+
+    dice_target: float | None = None
+    effort_budget_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Which metrics to compute per step."""
+
+    nsd_tolerance_mm: float = 2.0
+    surface: bool = True
+
+
+@dataclass
+class Step:
+    """One scored step of a trajectory."""
+
+    step: int
+    status: str  # "ok" | "stopped"
+    interaction: Interaction | None
+    dice: float
+    nsd: float = float("nan")
+    hd95: float = float("nan")
+    assd: float = float("nan")
+    dof: int = 0
+    seconds: float = 0.0
+    cum_dof: int = 0
+    cum_seconds: float = 0.0
+    timings: StepTimings = field(default_factory=StepTimings)
+    wall_s: float = 0.0
+    peak_mem_mb: float = 0.0
+    prediction: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        """The step as a flat record (prompts and realism as JSON-ready structures)."""
+        inter = self.interaction
+        return {
+            "step": self.step,
+            "status": self.status,
+            "dice": self.dice,
+            "nsd": self.nsd,
+            "hd95": self.hd95,
+            "assd": self.assd,
+            "dof": self.dof,
+            "seconds": self.seconds,
+            "cum_dof": self.cum_dof,
+            "cum_seconds": self.cum_seconds,
+            **self.timings.to_dict(),
+            "wall_s": self.wall_s,
+            "peak_mem_mb": self.peak_mem_mb,
+            "prompts": inter.to_dict() if inter is not None else None,
+            "realism": inter.realism.to_dict() if inter is not None else None,
+        }
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 if sys.platform != "darwin" else rss / 1024.0**2
+
+
+def score(
+    pred: npt.NDArray[np.bool_],
+    target: npt.NDArray[np.bool_],
+    spacing_mm: tuple[float, float, float],
+    scoring: Scoring,
+) -> dict[str, float]:
+    """Dice and (optionally) NSD / HD95 / ASSD of one prediction, surface distances once."""
+    out = {"dice": dice(pred, target)}
+    if scoring.surface:
+        sd = surface_distances(pred, target, spacing_mm)
+        out |= {
+            "nsd": sd.nsd(scoring.nsd_tolerance_mm),
+            "hd95": sd.hd95(),
+            "assd": sd.assd(),
+        }
+    return out
+
+
+def run_trajectory(
+    model: Any,
+    target: npt.NDArray[np.bool_],
+    spacing_mm: tuple[float, float, float],
+    prompter: Prompter,
+    rng: np.random.Generator,
+    *,
+    user: SimulatedUser | None = None,
+    steps: int = 0,
+    keep_initial: bool = True,
+    stopping: Stopping = Stopping(),
+    scoring: Scoring = Scoring(),
+    keep_predictions: bool = False,
+) -> list[Step]:
+    """Run one trajectory on a prepared model and return its ``1 + steps`` scored steps.
+
+    Args:
+        model: a prepared :class:`~radioactive.models.base.Model` (``prepare`` was called for the
+            target's image); it is ``reset()`` here.
+        target: boolean canonical (z, y, x) target.
+        spacing_mm: voxel size for the surface metrics.
+        prompter: makes the initial interaction (propagation prompters get the model's
+            ``slice_predictor()``).
+        rng: the unit's generator; the only randomness.
+        user: the simulated user for ``steps`` corrections (``None``: static prompting only).
+        keep_initial: ``False`` drops the initial prompts at the first correction ("boxes
+            forgotten"); corrections then accumulate as the user's ``keep_previous`` says.
+        keep_predictions: keep each step's mask on the returned steps (for saving).
+    """
+    model.reset()
+    predictor = model.slice_predictor() if getattr(prompter, "needs_model", False) else None
+    history: list[Interaction] = []
+    out: list[Step] = []
+    previous: Prediction | None = None
+    cum_dof, cum_s = 0, 0.0
+    n_steps = steps if user is not None else 0
+    for i in range(n_steps + 1):
+        t0 = time.perf_counter()
+        if i == 0:
+            inter = prompter.initial(target, rng, predictor)
+        else:
+            assert user is not None and previous is not None
+            inter = user.correct(target, previous.mask, history, rng)
+            if i == 1 and not keep_initial:
+                inter = dataclasses.replace(inter, keep_previous=False)
+        history.append(inter)
+        if inter.is_empty and previous is not None:  # nothing to correct: the prediction stands
+            pred = Prediction(previous.mask, previous.logits, StepTimings())
+        else:
+            pred = model.predict(inter, previous)
+        cum_dof += inter.dof
+        cum_s += inter.seconds
+        scores = score(pred.mask, target, spacing_mm, scoring)
+        out.append(
+            Step(
+                step=i,
+                status="ok",
+                interaction=inter,
+                dof=inter.dof,
+                seconds=inter.seconds,
+                cum_dof=cum_dof,
+                cum_seconds=cum_s,
+                timings=pred.timings,
+                wall_s=time.perf_counter() - t0,
+                peak_mem_mb=peak_memory_mb(),
+                prediction=pred.mask if keep_predictions else None,
+                **scores,
+            )
+        )
+        previous = pred
+        if i < n_steps and _done(pred.mask, target, scores["dice"], cum_s, stopping):
+            last = out[-1]
+            for j in range(i + 1, n_steps + 1):
+                out.append(
+                    dataclasses.replace(
+                        last, step=j, status="stopped", interaction=None, dof=0, seconds=0.0,
+                        timings=StepTimings(), wall_s=0.0,
+                    )
+                )  # fmt: skip
+            break
+    return out
+
+
+def _done(
+    pred: npt.NDArray[np.bool_],
+    target: npt.NDArray[np.bool_],
+    dice_value: float,
+    cum_seconds: float,
+    stopping: Stopping,
+) -> bool:
+    if np.array_equal(pred, target):
+        return True
+    if stopping.dice_target is not None and dice_value >= stopping.dice_target:
+        return True
+    return stopping.effort_budget_s is not None and cum_seconds >= stopping.effort_budget_s
