@@ -371,13 +371,15 @@ def _print_results(directory: Path) -> None:
     with ResultStore(directory, read_only=True) as store:
         summary = store.summary()
     table = Table(
-        title=f"Final step per model × prompter (mean over targets) — {directory}",
+        title=f"Final step per model × prompter, mean over n targets — {directory}",
+        caption="Dice and NSD ×100; DoF and sec: interactions and estimated human seconds",
         title_justify="left",
     )
-    for col in ("model", "prompter", "user", "targets", "Dice", "NSD", "DoF", "seconds"):
-        table.add_column(
-            col, justify="right" if col not in ("model", "prompter", "user") else "left"
-        )
+    table.add_column("model", overflow="fold")
+    table.add_column("prompter", overflow="fold")
+    table.add_column("user", overflow="fold")
+    for col in ("n", "Dice", "NSD", "DoF", "sec"):
+        table.add_column(col, justify="right", min_width=len(col))
     for r in summary["final"]:
         table.add_row(
             r["model"], r["prompter"], r["user"] or "-", str(r["n_targets"]),

@@ -112,7 +112,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(demo_suite: Path, tmp_path:
     log = killed / "run.log"
     deadline = time.time() + 120
     while time.time() < deadline:
-        if log.exists() and log.read_text(encoding="utf-8").count("\nunit ") >= 4:
+        if log.exists() and log.read_text(encoding="utf-8").count(" unit ") >= 4:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

@@ -36,3 +36,8 @@ def load_state_dict(path: str, device: Any) -> dict[str, Any]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
+
+
+def tensor_nbytes(tensor: Any) -> int:
+    """Memory held by a tensor (for the embedding cache budget)."""
+    return int(tensor.element_size() * tensor.nelement())

@@ -73,7 +73,9 @@ class LiteMedSAMBackend:
         return list(emb)
 
     def embedding_nbytes(self, embedding: Any) -> int:
-        return int(embedding.element_size() * embedding.nelement())
+        from radioactive.models._torch import tensor_nbytes
+
+        return tensor_nbytes(embedding)
 
     def decode(
         self, embedding: Any, prompts: SlicePrompts, shape: tuple[int, int]

@@ -139,6 +139,10 @@ def manifest(config: ExperimentConfig, jobs: list[CaseJob]) -> dict[str, Any]:
     }
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -180,7 +184,9 @@ def run_experiment(
         result = RunReport(run_id=run_id, output=out, jobs=len(jobs), skipped_combos=skipped)
         result.units_already_done = len(finished)
         ex = config.executor
-        log.write(f"run {run_id} started: {len(jobs)} case jobs, {len(finished)} units done\n")
+        log.write(
+            f"{_now()} run {run_id} started: {len(jobs)} case jobs, {len(finished)} units done\n"
+        )
         log.flush()
         for event in execute(jobs, ex.kind, ex.workers, ex.ray_address, ex.gpus_per_model):
             if event is not None:
@@ -188,7 +194,11 @@ def run_experiment(
                 for row in event.steps:
                     row["run_id"] = run_id
                 if store.write_unit(event.unit, event.steps, replace_errors=retry_errors):
-                    log.write(f"unit {event.unit['unit_id']} {event.unit['status']}\n")
+                    log.write(
+                        f"{_now()} unit {event.unit['unit_id']} {event.unit['status']} "
+                        f"{event.unit['model']} {event.unit['case_id']} {event.unit['target']} "
+                        f"{event.unit['prompter']} {event.unit['user'] or '-'}\n"
+                    )
                     log.flush()
                     result.units_written += 1
                     if event.unit["status"] == "error":
@@ -201,6 +211,6 @@ def run_experiment(
             if on_event is not None:
                 on_event(event, len(jobs))
         store.finish_run(run_id)
-        log.write(f"run {run_id} finished\n")
+        log.write(f"{_now()} run {run_id} finished\n")
     result.wall_s = time.perf_counter() - t0
     return result
