@@ -246,3 +246,37 @@ def test_quick_form_and_validate(demo_suite: Path, tmp_path: Path) -> None:
     assert check.exit_code == 0, check.output
     assert "filled_box" in check.output and "point" in check.output  # the skipped pairs, with why
     assert isinstance(load_config(cfg), ExperimentConfig)
+
+
+def test_predictions_are_saved_on_the_file_grid(demo_suite: Path, tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from radioactive.data import resolve_datasets
+
+    cfg = tmp_path / "save.yaml"
+    cfg.write_text(
+        f"""
+datasets:
+  - name: {demo_suite}
+    datasets: [DemoBrainTumoursMR]
+    cases: [brain2]
+models:
+  - name: filled_box
+prompters: [box_per_slice]
+save_predictions: true
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "saved"
+    run_experiment(load_config(cfg), out)
+    df = _steps(out)
+    (path,) = df["prediction_path"].dropna()
+    saved = nib.load(path)
+    ds = next(d for d in resolve_datasets(demo_suite) if d.name == "DemoBrainTumoursMR")
+    case = ds.case("brain2")
+    assert saved.shape == case.image.file_shape
+    assert np.allclose(saved.affine, case.image.file_affine, atol=1e-4)
+    target = case.targets[0].mask
+    back = case.image.to_file_space(target)
+    box_mask = np.asarray(saved.dataobj).astype(bool)
+    assert (box_mask & back).sum() == back.sum()  # the filled boxes cover the whole lesion
