@@ -259,7 +259,10 @@ def demo(
         if m.name in ("litemedsam", "mobilesam"):
             with err.status(f"fetching the {m.name} checkpoint"):
                 fetch_checkpoint(m.name, cache_dir)
-    raise typer.Exit(_run(config, results_dir))
+    status = _run(config, results_dir)
+    path = _report(results_dir, None)
+    out.print(f"[bold]Demo report:[/] {path.resolve()}")
+    raise typer.Exit(status)
 
 
 @datasets_app.command("list")
@@ -439,6 +442,31 @@ def run(
     config = config.model_copy(update={**updates, "executor": ex})
     target = results_dir or config.output or Path("results") / config.name
     raise typer.Exit(_run(config, Path(target), retry_errors))
+
+
+@app.command()
+@friendly
+def report(
+    results: Annotated[Path, typer.Argument(help="A results directory (holds results.duckdb).")],
+    report_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default RESULTS/report).")
+    ] = None,
+) -> None:
+    """Tables, figures, case overlays, leaderboard and one self-contained HTML file."""
+    path = _report(results, report_dir)
+    out.print(f"Report: {path}")
+
+
+def _report(results: Path, report_dir: Path | None) -> Path:
+    from radioactive.report.html import build_report
+
+    with err.status("writing the report (tables, figures, overlays)"):
+        built = build_report(results, report_dir)
+    out.print(
+        f"{len(built.tables)} table files, {len(built.figures)} figure files, "
+        f"{len(built.overlays)} overlays, {len(built.leaderboard)} leaderboard files"
+    )
+    return built.html
 
 
 @app.command()

@@ -62,5 +62,7 @@ def test_importing_the_package_does_not_import_torch() -> None:
         "from radioactive.models import describe_model; describe_model('mobilesam'); "
         "print('torch' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True
+    )
     assert out.stdout.strip() == "False"

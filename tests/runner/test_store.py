@@ -426,7 +426,8 @@ def _start_child(directory: Path, mode: str) -> subprocess.Popen[str]:
         [sys.executable, "-c", _CHILD, str(directory), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
     )
 
 

