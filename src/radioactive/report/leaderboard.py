@@ -1,0 +1,368 @@
+"""Leaderboard with bootstrap confidence intervals, and paired comparisons of entries.
+
+Pure functions over the per-step results table (:meth:`ResultStore.steps`); the final step of
+every ok unit is scored (:func:`radioactive.report.tables.final_steps`). An *entry* is
+model × prompter × user (no user is shown as ``"–"``).
+
+Statistics (PROTOCOL §6, with cases as the unit of resampling):
+
+* a **case's value** is the mean of ``metric`` over its targets and seeds (NaN — both masks
+  empty — left out; a case with only NaN values has no value);
+* a **dataset mean** is the mean over its cases of the case values (the lesion-wise mean of
+  instance datasets; it differs from the tables' mean over targets when cases have different
+  numbers of targets);
+* the **overall mean** is the unweighted mean over datasets of the dataset means, given only for
+  entries with results in every dataset of the input (NaN otherwise, ranked last).
+
+Confidence intervals are percentile bootstrap intervals: ``n_boot`` times, the cases of every
+dataset are resampled with replacement, independently per dataset, and the statistic recomputed
+(the overall one from the resampled dataset means). Resampling is drawn as multinomial case
+counts, so all entries (and all pairs) share the same resamples — which is what makes the paired
+comparison paired — and the work is a few matrix products. The draws come from
+``numpy.random.default_rng(seed)``, one dataset after the other in
+:func:`~radioactive.report.tables.dataset_order`, so the same input and seed give the same
+numbers, bit for bit, in :func:`leaderboard` and :func:`paired_comparisons` alike. A single
+case gives no interval: ``ci_low``/``ci_high`` are NaN (and ``distinguishable`` false) for a
+dataset row with fewer than two cases, and for an overall row whose datasets all have fewer than
+two. Values stay in the metric's unit (Dice in [0, 1]; ×100 is display only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
+from radioactive.report.tables import ENTRY, MISSING, dataset_order, final_steps, require_units
+
+__all__ = ["LEADERBOARD_VERSION", "LOWER_IS_BETTER", "leaderboard", "paired_comparisons"]
+
+LEADERBOARD_VERSION = "1.0"
+"""Version of the leaderboard statistics (case means, resampling scheme, interval type)."""
+
+LOWER_IS_BETTER = frozenset({"hd95", "assd", "cum_dof", "cum_seconds", "dof", "seconds"})
+"""Metrics ranked ascending by default."""
+
+_Array = npt.NDArray[np.float64]
+
+
+def _check(n_boot: int, ci: float, level: str) -> None:
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if level not in ("dataset", "overall"):
+        raise ValueError(f"level must be 'dataset' or 'overall', got {level!r}")
+
+
+def _final_long(steps: pd.DataFrame, metric: str) -> pd.DataFrame:
+    final = require_units(final_steps(steps))
+    if metric not in final.columns:
+        raise ValueError(f"the steps table has no column {metric!r}")
+    columns = [*ENTRY, "dataset", "case", "target", "seed"]
+    if "modality" in final.columns:
+        columns.append("modality")  # for the dataset order (MRI first), as in the tables
+    out = final[columns].copy()
+    out["user"] = out["user"].replace("", MISSING)
+    out["value"] = final[metric].to_numpy(dtype=np.float64)
+    return out
+
+
+def _entries(long: pd.DataFrame) -> pd.DataFrame:
+    keys = long[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY), kind="stable")
+    return keys.reset_index(drop=True)
+
+
+def _draws(
+    rng: np.random.Generator, datasets: Sequence[str], n_cases: dict[str, int], n_boot: int
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per dataset, an (n_boot, n_cases) matrix of how often each case is drawn."""
+    draws = {}
+    for dataset in datasets:
+        n = n_cases[dataset]
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+        draws[dataset] = counts.astype(np.float64)
+    return draws
+
+
+def _resampled_means(counts: _Array, values: _Array) -> _Array:
+    """Means of ``values`` (n_cases, k; NaN = no value) under each resample: (n_boot, k)."""
+    valid = ~np.isnan(values)
+    total = counts @ np.where(valid, values, 0.0)
+    weight = counts @ valid.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+
+
+def _nanmean(stack: _Array, axis: int) -> _Array:
+    valid = ~np.isnan(stack)
+    count = valid.sum(axis=axis)
+    total = np.where(valid, stack, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def _interval(
+    boot: _Array, ci: float, usable: npt.NDArray[np.bool_] | None = None
+) -> tuple[_Array, _Array]:
+    """Percentile interval per column of ``boot`` (n_boot, k), NaN replicates left out; NaN for
+    columns not ``usable`` (a single case cannot be resampled into an interval)."""
+    alpha = (1.0 - ci) / 2.0
+    low = np.full(boot.shape[1], np.nan)
+    high = np.full(boot.shape[1], np.nan)
+    for j in range(boot.shape[1]):
+        if usable is not None and not usable[j]:
+            continue
+        column = boot[:, j]
+        column = column[~np.isnan(column)]
+        if column.size:
+            low[j], high[j] = np.quantile(column, [alpha, 1.0 - alpha])
+    return low, high
+
+
+@dataclass(frozen=True)
+class _Cases:
+    """Case values of one dataset: ``values`` (n_cases, n_entries), NaN where none."""
+
+    cases: list[str]
+    values: _Array
+    present: npt.NDArray[np.bool_]  # (n_entries,) entry has final rows in this dataset
+    n_units: npt.NDArray[np.int64]  # (n_entries,)
+
+
+def _case_tables(
+    long: pd.DataFrame, entries: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, _Cases]]:
+    per_case = case_means(long, by=list(ENTRY))
+    index = pd.MultiIndex.from_frame(entries)
+    tables: dict[str, _Cases] = {}
+    for dataset in dataset_order(long):
+        rows = per_case[per_case["dataset"] == dataset]
+        wide = rows.set_index(["case", *ENTRY])["value"].unstack(list(ENTRY))
+        wide = wide.reindex(columns=index).sort_index()
+        units = rows.groupby(list(ENTRY))["n"].sum().reindex(index).fillna(0)
+        tables[dataset] = _Cases(
+            cases=[str(c) for c in wide.index],
+            values=wide.to_numpy(dtype=np.float64),
+            present=units.to_numpy() > 0,
+            n_units=units.to_numpy(dtype=np.int64),
+        )
+    return per_case, tables
+
+
+def _rank(frame: pd.DataFrame, by: list[str], higher_is_better: bool) -> pd.Series:
+    grouped = frame.groupby(by, sort=False)["mean"] if by else frame["mean"]
+    ranks = grouped.rank(method="min", ascending=not higher_is_better, na_option="keep")
+    return ranks.astype("Int64")
+
+
+def leaderboard(
+    steps: pd.DataFrame,
+    metric: str = "dice",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: str = "overall",
+    *,
+    ci: float = 0.95,
+    higher_is_better: bool | None = None,
+) -> pd.DataFrame:
+    """Entries ranked by the mean of ``metric`` at the final step, with bootstrap intervals.
+
+    Args:
+        steps: the per-step results table (:meth:`ResultStore.steps`).
+        metric: a score column (``dice``, ``nsd``, ``hd95``…).
+        n_boot: bootstrap resamples.
+        seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
+        level: ``"overall"`` — one row per entry, the unweighted mean over datasets;
+            ``"dataset"`` — one row per (dataset, entry), ranked within each dataset.
+        ci: coverage of the percentile interval (0.95: the 2.5th and 97.5th percentiles).
+        higher_is_better: rank direction; by default descending except for
+            :data:`LOWER_IS_BETTER` metrics.
+
+    Returns:
+        Columns ``[dataset,] rank, model, prompter, user, mean, ci_low, ci_high, n_cases,
+        n_units`` (and ``n_datasets`` for ``"overall"``); sorted by (dataset,) rank, then entry.
+        ``rank`` is 1 for the best (ties share the lowest rank; NaN means get no rank and come
+        last). ``n_cases`` counts cases with a value, ``n_units`` scored units (targets × seeds).
+        See the module docstring for how cases, datasets and intervals are computed.
+    """
+    _check(n_boot, ci, level)
+    higher = metric not in LOWER_IS_BETTER if higher_is_better is None else higher_is_better
+    long = _final_long(steps, metric)
+    entries = _entries(long)
+    per_case, tables = _case_tables(long, entries)
+    datasets = list(tables)
+    rng = np.random.default_rng(seed)
+    draws = _draws(rng, datasets, {d: len(t.cases) for d, t in tables.items()}, n_boot)
+    boot = {d: _resampled_means(draws[d], t.values) for d, t in tables.items()}
+
+    per_dataset = dataset_means(per_case, by=list(ENTRY))  # mean over cases of case values
+    index = pd.MultiIndex.from_frame(entries)
+
+    if level == "dataset":
+        frames = []
+        for dataset, table in tables.items():
+            cases_with_value = (~np.isnan(table.values)).sum(axis=0)
+            low, high = _interval(boot[dataset], ci, cases_with_value >= 2)
+            means = per_dataset[per_dataset["dataset"] == dataset].set_index(list(ENTRY))
+            frame = entries.assign(
+                dataset=dataset,
+                mean=means["mean"].reindex(index).to_numpy(dtype=np.float64),
+                ci_low=low,
+                ci_high=high,
+                n_cases=cases_with_value,
+                n_units=table.n_units,
+            )[table.present]
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        out["rank"] = _rank(out, ["dataset"], higher)
+        order = {d: i for i, d in enumerate(datasets)}
+        out = out.assign(_d=out["dataset"].map(order))
+        out = out.sort_values(["_d", "rank", *ENTRY], na_position="last", kind="stable").drop(
+            columns="_d"
+        )
+        columns = ["dataset", "rank", *ENTRY, "mean", "ci_low", "ci_high", "n_cases", "n_units"]
+        return out[columns].reset_index(drop=True)
+
+    present = np.stack([tables[d].present for d in datasets])  # (n_datasets, n_entries)
+    complete = present.all(axis=0)
+    overall = overall_means(per_dataset, by=list(ENTRY)).set_index(list(ENTRY))
+    means = overall["mean"].reindex(index).to_numpy(dtype=np.float64)
+    boot_overall = _nanmean(np.stack([boot[d] for d in datasets]), axis=0)
+    cases_with_value = np.stack([(~np.isnan(tables[d].values)).sum(axis=0) for d in datasets])
+    low, high = _interval(boot_overall, ci, np.asarray((cases_with_value >= 2).any(axis=0)))
+    out = entries.assign(
+        mean=np.where(complete, means, np.nan),
+        ci_low=np.where(complete, low, np.nan),
+        ci_high=np.where(complete, high, np.nan),
+        n_datasets=present.sum(axis=0),
+        n_cases=cases_with_value.sum(axis=0),
+        n_units=np.sum([tables[d].n_units for d in datasets], axis=0),
+    )
+    out["rank"] = _rank(out, [], higher)
+    out = out.sort_values(["rank", *ENTRY], na_position="last", kind="stable")
+    columns = [
+        "rank", *ENTRY, "mean", "ci_low", "ci_high", "n_datasets", "n_cases", "n_units",
+    ]  # fmt: skip
+    return out[columns].reset_index(drop=True)
+
+
+def paired_comparisons(
+    steps: pd.DataFrame,
+    metric: str = "dice",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: str = "overall",
+    *,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Mean paired difference ``a − b`` of ``metric`` for every pair of entries, with intervals.
+
+    Entries are only compared on the targets both were evaluated on: the difference is taken per
+    scored unit (same dataset, case, target and seed) where both have a value, so two entries are
+    always compared on the same targets; pairs that share no such unit are left out. A case's
+    difference is the mean over its shared targets and seeds; a dataset's, the mean over cases;
+    the overall one, the unweighted mean over the datasets the pair shares. The interval
+    resamples cases within each dataset with the same draws as :func:`leaderboard` (same seed,
+    same resamples), and ``distinguishable`` is true when it excludes 0. The sign is that of
+    ``a − b`` whatever the metric's direction.
+
+    Args:
+        steps: the per-step results table (:meth:`ResultStore.steps`).
+        metric: a score column.
+        n_boot: bootstrap resamples.
+        seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
+        level: ``"overall"`` — one row per pair; ``"dataset"`` — one row per (dataset, pair).
+        ci: coverage of the percentile interval.
+
+    Returns:
+        Columns ``[dataset,] model_a, prompter_a, user_a, model_b, prompter_b, user_b,
+        mean_diff, ci_low, ci_high, distinguishable, [n_datasets,] n_cases, n_targets``; pairs in
+        entry order (``a`` before ``b``). ``n_targets`` counts the shared scored units.
+    """
+    _check(n_boot, ci, level)
+    long = _final_long(steps, metric)
+    entries = _entries(long)
+    n_entries = len(entries)
+    first, second = np.triu_indices(n_entries, k=1)
+    entry_code = pd.MultiIndex.from_frame(entries)
+    long = long.assign(_e=entry_code.get_indexer(pd.MultiIndex.from_frame(long[list(ENTRY)])))
+    datasets = dataset_order(long)
+    unit_keys = ["dataset", "case", "target", "seed"]
+    wide_all = (
+        long.set_index([*unit_keys, "_e"])["value"]
+        .unstack("_e")
+        .reindex(columns=range(n_entries))
+        .sort_index()
+    )
+    cases_per_dataset = {
+        d: sorted(long.loc[long["dataset"] == d, "case"].astype(str).unique()) for d in datasets
+    }
+    rng = np.random.default_rng(seed)
+    draws = _draws(rng, datasets, {d: len(c) for d, c in cases_per_dataset.items()}, n_boot)
+
+    n_pairs = len(first)
+    point = np.full((len(datasets), n_pairs), np.nan)
+    boots = np.full((len(datasets), n_boot, n_pairs), np.nan)
+    n_cases = np.zeros((len(datasets), n_pairs), dtype=np.int64)
+    n_targets = np.zeros((len(datasets), n_pairs), dtype=np.int64)
+    for k, dataset in enumerate(datasets):
+        block = wide_all.xs(dataset, level="dataset")
+        values = block.to_numpy(dtype=np.float64)  # (units, entries), sorted by case
+        diff = values[:, first] - values[:, second]  # NaN unless both have a value
+        valid = ~np.isnan(diff)
+        case_codes = pd.Index(cases_per_dataset[dataset]).get_indexer(
+            block.index.get_level_values("case").astype(str)
+        )
+        n_c = len(cases_per_dataset[dataset])
+        sums = np.zeros((n_c, n_pairs))
+        counts = np.zeros((n_c, n_pairs))
+        np.add.at(sums, case_codes, np.where(valid, diff, 0.0))
+        np.add.at(counts, case_codes, valid.astype(np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            case_diff = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
+        point[k] = _nanmean(case_diff, axis=0)
+        boots[k] = _resampled_means(draws[dataset], case_diff)
+        n_cases[k] = (counts > 0).sum(axis=0)
+        n_targets[k] = valid.sum(axis=0)
+
+    a = entries.iloc[first].reset_index(drop=True).add_suffix("_a")
+    b = entries.iloc[second].reset_index(drop=True).add_suffix("_b")
+    pair_columns = [*a.columns, *b.columns]
+    pairs = pd.concat([a, b], axis=1)
+    tail = ["mean_diff", "ci_low", "ci_high", "distinguishable"]
+
+    if level == "dataset":
+        frames = []
+        for k, dataset in enumerate(datasets):
+            low, high = _interval(boots[k], ci, n_cases[k] >= 2)
+            frame = pairs.assign(
+                dataset=dataset,
+                mean_diff=point[k],
+                ci_low=low,
+                ci_high=high,
+                distinguishable=(low > 0) | (high < 0),
+                n_cases=n_cases[k],
+                n_targets=n_targets[k],
+            )[n_targets[k] > 0]
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        return out[["dataset", *pair_columns, *tail, "n_cases", "n_targets"]]
+
+    shared = n_targets > 0  # (datasets, pairs)
+    boot_overall = _nanmean(np.where(shared[:, None, :], boots, np.nan), axis=0)
+    low, high = _interval(boot_overall, ci, np.asarray((n_cases >= 2).any(axis=0)))
+    out = pairs.assign(
+        mean_diff=_nanmean(np.where(shared, point, np.nan), axis=0),
+        ci_low=low,
+        ci_high=high,
+        distinguishable=(low > 0) | (high < 0),
+        n_datasets=shared.sum(axis=0),
+        n_cases=n_cases.sum(axis=0),
+        n_targets=n_targets.sum(axis=0),
+    )[shared.any(axis=0)]
+    return out[[*pair_columns, *tail, "n_datasets", "n_cases", "n_targets"]].reset_index(drop=True)
