@@ -544,7 +544,12 @@ def models_list(
     """Models with capabilities, licence and whether the checkpoint is present."""
     from radioactive.models import describe_model, model_names
 
-    infos = [describe_model(n, cache_dir) for n in model_names()]
+    infos, broken = [], []
+    for name in model_names():
+        try:
+            infos.append(describe_model(name, cache_dir))
+        except RadioactiveError as exc:  # a broken plugin must not hide the other models
+            broken.append((name, exc))
     if as_json:
         print(json.dumps(infos, indent=2))
         return
@@ -564,6 +569,8 @@ def models_list(
             f"[{colours.get(status, 'white')}]{status}[/]",
         )
     out.print(table)
+    for name, exc in broken:
+        err.print(f"[red]model {name!r} cannot be loaded:[/] {exc.problem}", highlight=False)
     if any(i["checkpoint_status"] in ("missing", "corrupt") for i in infos):
         out.print("Fetch a checkpoint with `radioactive models fetch NAME`.")
 

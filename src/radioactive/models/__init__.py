@@ -22,6 +22,7 @@ from radioactive.models.base import (
     StepTimings,
     UnsupportedPrompt,
 )
+from radioactive.models.plugins import all_models, discover_plugins, load_plugin
 from radioactive.prompts.base import UnknownNameError
 
 #: name -> "module:Backend"; modules load only when a model is built or described
@@ -36,15 +37,19 @@ ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")
 
 
 def model_names() -> list[str]:
-    return sorted(MODELS)
+    """Built-in models and the plugins installed under the ``radioactive.models`` entry point."""
+    return sorted(all_models(MODELS))
 
 
 def backend_class(name: str) -> Any:
+    if name not in MODELS and name in discover_plugins(MODELS):
+        return load_plugin(name, MODELS)
     try:
         module, cls = MODELS[name].split(":")
     except KeyError:
         raise UnknownNameError(
-            f"unknown model {name!r}", fix=f"choose one of: {', '.join(model_names())}"
+            f"unknown model {name!r}",
+            fix=f"choose one of: {', '.join(model_names())} (or install a plugin package)",
         ) from None
     return getattr(importlib.import_module(module), cls)
 
