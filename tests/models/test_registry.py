@@ -16,7 +16,9 @@ from radioactive.prompts import UnknownNameError
 
 
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
-    assert model_names() == ["filled_box", "litemedsam", "mobilesam", "random_walker"]
+    assert model_names() == [
+        "filled_box", "litemedsam", "medsam", "mobilesam", "random_walker", "sam"
+    ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"
     assert info["prompt_types"] == ["box2d", "box3d", "point", "scribble"]

