@@ -8,6 +8,7 @@ user placed (``user_prompts``); interpolated or propagated prompts are derived a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -43,6 +44,30 @@ def _crop(target: BoolArray) -> tuple[BoolArray, tuple[int, int, int]]:
 def _points_from(zyx: np.ndarray, offset: tuple[int, int, int], positive: bool) -> list[Point]:
     off = np.asarray(offset, dtype=np.int64)
     return [Point(tuple(int(c) for c in row + off), positive) for row in np.asarray(zyx)]  # type: ignore[arg-type]
+
+
+def _propagate(
+    predict: SlicePredictor,
+    z0: int,
+    start: list[Prompt],
+    z_range: tuple[int, int],
+    next_prompt: Callable[[int, BoolArray], Prompt],
+) -> dict[int, list[Prompt]]:
+    """Prompt slice ``z0``, then walk upwards and downwards separately: the model predicts the
+    current slice and ``next_prompt(next_z, prediction)`` prompts the next one, until a
+    prediction is empty or the next slice leaves ``z_range`` (inclusive). The prediction of
+    ``z0`` is made once and serves both directions."""
+    by_slice: dict[int, list[Prompt]] = {z0: list(start)}
+    first = np.asarray(predict(z0, by_slice[z0]), dtype=bool)
+    for step in (1, -1):
+        pred, z = first, z0
+        while pred.any():
+            nz = z + step
+            if nz < z_range[0] or nz > z_range[1]:
+                break
+            by_slice[nz] = [next_prompt(nz, pred)]
+            pred, z = np.asarray(predict(nz, by_slice[nz]), dtype=bool), nz
+    return by_slice
 
 
 def _need(predict: SlicePredictor | None, name: str) -> SlicePredictor:
@@ -225,17 +250,10 @@ class PointPropagation(Prompter):
         pix = np.argwhere(target[z0])
         chosen = pix[geo.sample_indices(len(pix), self.seeds, rng)]
         seeds = [Point((z0, int(y), int(x)), True) for y, x in chosen]
-        by_slice: dict[int, list[Prompt]] = {z0: list(seeds)}
-        first = np.asarray(predict(z0, by_slice[z0]), dtype=bool)
-        for step in (1, -1):
-            pred, z = first, z0
-            while pred.any():
-                nz = z + step
-                if nz < fg[0] or nz > fg[-1]:
-                    break
-                y, x = geo.largest_cc_point(pred, "bbox")
-                by_slice[nz] = [Point((nz, y, x), True)]
-                pred, z = np.asarray(predict(nz, by_slice[nz]), dtype=bool), nz
+        def next_prompt(nz: int, pred: BoolArray) -> Prompt:
+            return Point((nz, *geo.largest_cc_point(pred, "bbox")), True)
+
+        by_slice = _propagate(predict, z0, list(seeds), (int(fg[0]), int(fg[-1])), next_prompt)
         prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
         user: list[Prompt] = [*seeds, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
@@ -378,18 +396,11 @@ class BoxPropagation(Prompter):
         z0 = geo.median_slice(target)
         lo, hi = geo.tight_box_2d(target[z0])
         first = Box2D(z0, lo, hi)
-        boxes: dict[int, Box2D] = {z0: first}
-        pred0 = np.asarray(predict(z0, [first]), dtype=bool)
-        for step in (1, -1):
-            pred, z = pred0, z0
-            while pred.any():
-                nz = z + step
-                if nz < fg[0] or nz > fg[-1]:
-                    break
-                a, b = geo.tight_box_2d(pred)
-                boxes[nz] = Box2D(nz, a, b)
-                pred, z = np.asarray(predict(nz, [boxes[nz]]), dtype=bool), nz
-        prompts = [boxes[z] for z in sorted(boxes)]
+        def next_prompt(nz: int, pred: BoolArray) -> Prompt:
+            return Box2D(nz, *geo.tight_box_2d(pred))
+
+        by_slice = _propagate(predict, z0, [first], (int(fg[0]), int(fg[-1])), next_prompt)
+        prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
         user: list[Prompt] = [first, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
 
