@@ -1,0 +1,396 @@
+"""GPU benchmark: encoder / decoder latency and peak memory per model; the demo grid wall time.
+
+Per model (default: mobilesam, litemedsam, sam ViT-H, medsam), in fp32 and bf16 (autocast):
+
+* encoder milliseconds per slice at batch 1 and batch 8 (median of ``--repeats`` after
+  ``--warmup`` calls; ``torch.cuda.synchronize()`` around every timed call on CUDA);
+* decoder milliseconds per prompt: one box, and one positive point where the model takes points;
+* peak GPU memory (``torch.cuda.max_memory_allocated``, reset before each model and precision;
+  weights included; n/a on CPU).
+
+A model whose checkpoint is not fetched runs with random weights (``weights="random"``) when its
+adapter supports that (same architecture, same cost; predictions meaningless) and the table says
+so; a model that cannot be built is listed as skipped with the reason. A failure of one model is
+reported and the others continue.
+
+Then the demo experiment (``radioactive demo``'s grid) runs twice on the chosen device, with the
+embedding cache on and off (``cache_bytes=0``), each into a fresh temporary results directory.
+
+    python benchmarks/gpu.py --json gpu.json                 # on a CUDA machine
+    python benchmarks/gpu.py --models sam medsam --sam-variant vit_b --no-demo
+    python benchmarks/gpu.py --demo-cases lung1 brain1       # a smaller demo grid
+    python benchmarks/gpu.py --device cpu --quick --no-demo --models litemedsam   # smoke test
+
+bf16 is skipped on CPU unless ``--bf16-on-cpu``. ``--quick``: 1 repeat, 1 warm-up, 128×128
+slices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gc
+import inspect
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MODELS = ("mobilesam", "litemedsam", "sam", "medsam")
+BATCHES = (1, 8)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def precision(device: Any, dtype: str) -> Iterator[None]:
+    import torch
+
+    if dtype == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def median_ms(fn: Callable[[], Any], device: Any, dtype: str, repeats: int, warmup: int) -> float:
+    """Median wall milliseconds of ``fn()`` under the precision, synchronised on CUDA."""
+    times = []
+    with precision(device, dtype):
+        for i in range(warmup + repeats):
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def model_options(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """``get_model`` options for ``name`` and the weights it runs with ("pretrained"/"random").
+
+    Raises ValueError when the checkpoint is missing and the adapter has no random weights.
+    """
+    from radioactive.models import backend_class
+    from radioactive.models.checkpoints import CHECKPOINTS, checkpoint_status
+
+    cls = backend_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    opts: dict[str, Any] = {}
+    if "device" in params:
+        opts["device"] = args.device
+    ckpt = getattr(cls, "checkpoint_name", name)
+    if name == "sam":
+        opts["variant"] = args.sam_variant
+        ckpt = f"sam_{args.sam_variant}"
+    random_ok = "weights" in params
+    if args.weights == "random":
+        if not random_ok:
+            raise ValueError(f"the {name} adapter has no weights='random' option")
+        return {**opts, "weights": "random"}, "random"
+    if ckpt not in CHECKPOINTS or checkpoint_status(ckpt) == "present":
+        return opts, "pretrained" if ckpt in CHECKPOINTS else "none needed"
+    if args.weights == "pretrained" or not random_ok:
+        why = "--weights pretrained" if random_ok else "the adapter has no random weights"
+        raise ValueError(
+            f"checkpoint {ckpt!r} is {checkpoint_status(ckpt)} and {why} "
+            f"(run `radioactive models fetch {ckpt}`)"
+        )
+    return {**opts, "weights": "random"}, "random"
+
+
+def label_of(name: str, args: argparse.Namespace) -> str:
+    return f"sam {args.sam_variant}" if name == "sam" else name
+
+
+# -- per-model timings -----------------------------------------------------------------------------
+
+
+def bench_precision(
+    model: Any, dtype: str, volume: np.ndarray, device: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    import torch
+
+    from radioactive.models.slicewise import SlicePrompts
+
+    backend = model.backend
+    cuda = device.type == "cuda"
+    if cuda:
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    row: dict[str, Any] = {"dtype": dtype}
+    for b in args.batches:
+        ms = median_ms(lambda b=b: backend.encode(volume[:b]), device, dtype, args.repeats,
+                       args.warmup)  # fmt: skip
+        row[f"encoder_ms_per_slice_b{b}"] = ms / b
+    with precision(device, dtype):
+        embedding = backend.encode(volume[:1])[0]
+    h, w = volume.shape[1:]
+    shape = (int(h), int(w))
+    prompts = {"box": SlicePrompts(box=(h // 4, w // 4, 3 * h // 4, 3 * w // 4))}
+    if "point" in backend.capabilities.prompt_types:
+        prompts["point"] = SlicePrompts(
+            points=np.array([[h // 2, w // 2]], np.int64), labels=np.array([1], np.int64)
+        )
+    for kind in ("box", "point"):
+        key = f"decoder_ms_{kind}"
+        if kind not in prompts:
+            row[key] = None
+            continue
+        sp = prompts[kind]
+        row[key] = median_ms(lambda sp=sp: backend.decode(embedding, sp, shape), device, dtype,
+                             args.repeats, args.warmup)  # fmt: skip
+    row["peak_mem_mib"] = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    return row
+
+
+def bench_model(name: str, args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
+    """One row per precision; a skipped or failed model gives rows with ``status`` and ``error``."""
+    import torch
+
+    from radioactive.models import get_model
+
+    label = label_of(name, args)
+    dtypes = ["fp32"]
+    if device.type != "cpu" or args.bf16_on_cpu:
+        dtypes.append("bf16")
+    try:
+        opts, weights = model_options(name, args)
+    except Exception as exc:
+        return [{"model": label, "status": "skipped", "error": one_line(exc)}]
+    if device.type == "cuda":
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the random-weights warning
+            model = get_model(name, **opts)
+    except Exception as exc:
+        return [{"model": label, "weights": weights, "status": "skipped", "error": one_line(exc)}]
+    rows = []
+    try:
+        rng = np.random.default_rng(0)
+        raw = rng.normal(40, 300, size=(max(args.batches), *args.slice)).astype(np.float32)
+        volume = np.ascontiguousarray(model.backend.normalize_volume(raw), dtype=np.float32)
+        for dtype in dtypes:
+            base = {"model": label, "weights": weights, "dtype": dtype}
+            try:
+                rows.append({**base, "status": "ok", **bench_precision(model, dtype, volume,
+                                                                       device, args)})  # fmt: skip
+            except Exception as exc:
+                if args.verbose:
+                    traceback.print_exc()
+                rows.append({**base, "status": "error", "error": one_line(exc)})
+    finally:
+        del model
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+# -- the demo grid ---------------------------------------------------------------------------------
+
+
+def bench_demo(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from radioactive.experiments import experiment_path
+    from radioactive.models import backend_class
+    from radioactive.runner.config import load_config
+    from radioactive.runner.run import run_experiment
+
+    config = load_config(experiment_path("demo"))
+    if args.demo_cases:
+        config = config.model_copy(
+            update={"datasets": [d.model_copy(update={"cases": list(args.demo_cases)})
+                                 for d in config.datasets]}
+        )  # fmt: skip
+    if args.demo_models:
+        config = config.model_copy(
+            update={"models": [m for m in config.models if m.name in args.demo_models]}
+        )
+    rows = []
+    for label, extra in (("cache on", {}), ("cache off", {"cache_bytes": 0})):
+        models = []
+        for m in config.models:
+            opts = {**m.options, **extra}
+            if "device" in inspect.signature(backend_class(m.name).__init__).parameters:
+                opts["device"] = args.device
+            models.append(m.model_copy(update={"options": opts}))
+        cfg = config.model_copy(update={"models": models, "output": None})
+        row: dict[str, Any] = {"run": label}
+        try:
+            with tempfile.TemporaryDirectory(prefix="radioactive-gpu-bench-") as tmp:
+                t0 = time.perf_counter()
+                report = run_experiment(cfg, Path(tmp) / "results")
+                row.update(
+                    status="ok", wall_s=time.perf_counter() - t0, jobs=report.jobs,
+                    units=report.units_written, units_failed=report.units_failed,
+                    first_errors=report.errors[:3],
+                )  # fmt: skip
+        except Exception as exc:
+            if args.verbose:
+                traceback.print_exc()
+            row.update(status="error", error=one_line(exc))
+        rows.append(row)
+        print(f"  demo, {label}: " + (f"{row['wall_s']:.1f} s, {row['units']} units "
+              f"({row['units_failed']} failed)" if row["status"] == "ok" else row["error"]),
+              flush=True)  # fmt: skip
+    return rows
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+def environment(device: Any) -> dict[str, Any]:
+    import torch
+
+    env = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine()),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    with contextlib.suppress(Exception):
+        from radioactive import __version__
+
+        env["radioactive"] = __version__
+    return env
+
+
+def fmt(v: Any, spec: str = ".1f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def print_table(rows: list[dict[str, Any]], batches: tuple[int, ...]) -> None:
+    enc = [f"enc ms/sl b{b}" for b in batches]
+    head = ["model", "weights", "dtype", *enc, "dec ms box", "dec ms point", "peak MiB"]
+    widths = [12, 11, 5, *[13] * len(enc), 10, 12, 9]
+    print("  ".join(f"{h:<{w}}" if i < 3 else f"{h:>{w}}" for i, (h, w) in
+                    enumerate(zip(head, widths, strict=True))))  # fmt: skip
+    notes = []
+    for r in rows:
+        if r["status"] != "ok":
+            notes.append(f"{r['model']} {r.get('dtype', '')}".strip() + f" {r['status']}: "
+                         f"{r['error']}")  # fmt: skip
+            cells = [r["model"], r.get("weights", "-"), r.get("dtype", "-"), r["status"]]
+            print("  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=False)))
+            continue
+        vals = [r[f"encoder_ms_per_slice_b{b}"] for b in batches]
+        vals += [r["decoder_ms_box"], r["decoder_ms_point"], r["peak_mem_mib"]]
+        cells = [f"{r['model']:<12}", f"{r['weights']:<11}", f"{r['dtype']:<5}"]
+        cells += [f"{fmt(v):>{w}}" for v, w in zip(vals, widths[3:], strict=True)]
+        print("  ".join(cells))
+    if any(r.get("weights") == "random" for r in rows):
+        notes.append("random = weights='random' (checkpoint not fetched): same architecture and "
+                     "cost, meaningless predictions")  # fmt: skip
+    for n in notes:
+        print(f"  note: {n}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    ap.add_argument("--sam-variant", default="vit_h", choices=("vit_b", "vit_l", "vit_h"))
+    ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)")
+    ap.add_argument("--weights", default="auto", choices=("auto", "random", "pretrained"),
+                    help="auto: the checkpoint if fetched, else random weights where "
+                    "supported")  # fmt: skip
+    ap.add_argument("--repeats", type=int, default=10, help="timed calls (median is kept)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    ap.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
+    ap.add_argument("--slice", type=int, nargs=2, default=(512, 512), metavar=("Y", "X"),
+                    help="input slice size before the model's own resize (512 512)")  # fmt: skip
+    ap.add_argument("--quick", action="store_true",
+                    help="1 repeat, 1 warm-up, 128×128 slices (smoke test)")  # fmt: skip
+    ap.add_argument("--bf16-on-cpu", action="store_true")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo grid")
+    ap.add_argument("--demo-cases", nargs="+", default=None, help="demo case ids (default all)")
+    ap.add_argument("--demo-models", nargs="+", default=None,
+                    help="restrict the demo grid's models (default all)")  # fmt: skip
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup, args.slice = 1, 1, (128, 128)
+    args.batches = tuple(sorted(set(args.batches)))
+    args.slice = tuple(args.slice)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    import torch
+
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("CUDA is not available here: use --device cpu (e.g. with --quick)")
+    env = environment(device)
+    print(f"device {env['device']} ({env['device_name']}), torch {env['torch']}, "
+          f"CUDA {env['cuda']}, {env['date']}")  # fmt: skip
+    print(f"slices {args.slice[0]}×{args.slice[1]}, batches {list(args.batches)}, median of "
+          f"{args.repeats} after {args.warmup} warm-up\n", flush=True)  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for name in args.models:
+        print(f"  {label_of(name, args)} …", flush=True)
+        model_rows = bench_model(name, args, device)
+        rows.extend(model_rows)
+    print()
+    print_table(rows, args.batches)
+    demo = None
+    if not args.no_demo:
+        print("\ndemo experiment grid (embedding cache on / off):", flush=True)
+        demo = bench_demo(args)
+        on, off = demo
+        if on["status"] == off["status"] == "ok" and on["wall_s"] > 0:
+            print(f"  cache speed-up on the demo grid: {off['wall_s'] / on['wall_s']:.2f}×")
+    if args.json:
+        out = {
+            "environment": env,
+            "settings": {k: (list(v) if isinstance(v, tuple) else v)
+                         for k, v in vars(args).items() if k != "json"},
+            "models": rows,
+            "demo": demo,
+        }  # fmt: skip
+        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
