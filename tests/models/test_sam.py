@@ -23,6 +23,7 @@ from radioactive.models.sam import MedSAMBackend, SAMBackend, SquareResize, buil
 from radioactive.models.slicewise import SlicePrompts, SliceWiseModel
 from radioactive.prompts import Box2D, Point
 from radioactive.prompts.cost import make_interaction
+from tests.models.spies import spy_prompt_encoder as spy
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
@@ -60,21 +61,7 @@ def record_encoder(monkeypatch, backend) -> EncoderRecorder:
 
 
 def spy_prompt_encoder(monkeypatch, backend) -> list[dict[str, Any]]:
-    """Records (copies of) the tensors the prompt encoder receives, then runs it."""
-    calls: list[dict[str, Any]] = []
-    pe = backend.net.prompt_encoder
-    original = pe.forward
-
-    def forward(points, boxes, masks):
-        calls.append({
-            "points": None if points is None else (points[0].clone(), points[1].clone()),
-            "boxes": None if boxes is None else boxes.clone(),
-            "masks": None if masks is None else masks.clone(),
-        })  # fmt: skip
-        return original(points, boxes, masks)
-
-    monkeypatch.setattr(pe, "forward", forward)
-    return calls
+    return spy(monkeypatch, backend.net.prompt_encoder)
 
 
 def box_painting_decoder(monkeypatch, backend, prompt_calls) -> None:
