@@ -67,12 +67,13 @@ def get_model(name: str, **options: Any) -> Any:
     from radioactive.models.slicewise import SliceWiseModel
 
     cls = backend_class(name)
-    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
+    full_model = callable(getattr(cls, "predict", None))  # a 3D model: the Model protocol itself
+    engine = {} if full_model else {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     try:
-        backend = cls(**options)
+        built = cls(**options)
     except TypeError as exc:
         raise UnknownNameError(f"invalid options for model {name!r}: {exc}") from exc
-    return SliceWiseModel(backend, **engine)
+    return built if full_model else SliceWiseModel(built, **engine)
 
 
 def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
@@ -84,13 +85,17 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
     cls = backend_class(name)
     card: ModelCard = cls.card
     caps: Capabilities = cls.capabilities
+    full_model = callable(getattr(cls, "predict", None))
     ck = getattr(cls, "checkpoint_name", name)
     status = checkpoint_status(ck, cache) if ck in CHECKPOINTS else "not needed"
     return {
         "name": card.name,
         "version": card.version,
         "dim": caps.dim,
-        "prompt_types": sorted(expanded_prompt_types(caps.prompt_types)),
+        "prompt_types": sorted(
+            caps.prompt_types if full_model else expanded_prompt_types(caps.prompt_types)
+        ),
+        "slice_predictor": (not full_model) or caps.slice_predictor,
         "accepts_mask": caps.accepts_mask,
         "licence": card.licence,
         "checkpoint": card.checkpoint,

@@ -866,6 +866,14 @@ def _check_combo(
             parts.append(f"{', '.join(missing)} prompts (from {source})")
     if parts:
         return ComboCheck(label, pair, False, f"{label} does not accept {' or '.join(parts)}")
+    prompter = built["prompter", pair.prompter]
+    if getattr(prompter, "needs_model", False) and not info.get("slice_predictor", True):
+        return ComboCheck(
+            label,
+            pair,
+            False,
+            f"{label} cannot predict single slices, which {pair.prompter} needs to propagate",
+        )
     return ComboCheck(label, pair, True)
 
 
