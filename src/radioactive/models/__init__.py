@@ -60,6 +60,9 @@ def backend_class(name: str) -> Any:
 def get_model(name: str, **options: Any) -> Any:
     """Build the model registered as ``name``.
 
+    A 2D backend is wrapped in the slice-wise engine; a class that implements ``predict``
+    itself (a 3D model) is returned as it is.
+
     Engine options (``cache_bytes``, ``batch_size``, ``use_mask_prompt``) configure the
     slice-wise engine; every other option goes to the model adapter (e.g. ``checkpoint``,
     ``device``, ``intensity``).

@@ -101,16 +101,15 @@ _MODELS: dict[tuple[str, str], Any] = {}
 
 def _model(job: CaseJob) -> Any:
     """Models are built once per worker process and reused across jobs."""
-    from radioactive.models import get_model
+    import inspect
+
+    from radioactive.models import backend_class, get_model
 
     key = (job.model_label, json.dumps(job.model_options, sort_keys=True))
     if key not in _MODELS:
         options = dict(job.model_options)
-        if (
-            job.model_name in ("mobilesam", "litemedsam")
-            and job.cache_dir
-            and "cache" not in options
-        ):
+        takes_cache = "cache" in inspect.signature(backend_class(job.model_name)).parameters
+        if takes_cache and job.cache_dir and "cache" not in options:
             options["cache"] = job.cache_dir
         _MODELS[key] = get_model(job.model_name, **options)
     return _MODELS[key]
