@@ -81,7 +81,8 @@ def test_registry_entries_are_complete() -> None:
         for s in ("tiny", "small", "base_plus", "large")
     }
     assert set(CHECKPOINTS) == {
-        "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam", *sam2
+        "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam",
+        "sammed3d_turbo", *sam2,
     }  # fmt: skip
     for name in ("litemedsam", "mobilesam"):
         c = CHECKPOINTS[name]

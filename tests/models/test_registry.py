@@ -17,7 +17,8 @@ from radioactive.prompts import UnknownNameError
 
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
     assert model_names() == [
-        "filled_box", "litemedsam", "medsam", "mobilesam", "random_walker", "sam", "sam2"
+        "filled_box", "litemedsam", "medsam", "mobilesam", "random_walker", "sam", "sam2",
+        "sammed3d",
     ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"
@@ -68,3 +69,24 @@ def test_importing_the_package_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_3d_models_are_used_as_they_are_and_cannot_propagate(tmp_path: Path) -> None:
+    pytest.importorskip("medim")
+    from radioactive.runner.config import config_from_dict, validate
+
+    info = describe_model("sammed3d", tmp_path)
+    assert info["dim"] == 3 and info["prompt_types"] == ["point"]
+    assert info["slice_predictor"] is False
+    model = get_model("sammed3d", weights="random")
+    assert type(model).__name__ == "SAMMed3DModel"
+    config = config_from_dict({
+        "datasets": [{"name": str(tmp_path)}],
+        "models": [{"name": "sammed3d"}],
+        "prompters": ["points_3d(n=2)", "point_propagation", "box_3d"],
+    })  # fmt: skip
+    combos = {c.pair.prompter: c for c in validate(config).combos}
+    assert combos["points_3d(n=2)"].runs
+    assert not combos["point_propagation"].runs
+    assert "single slices" in combos["point_propagation"].reason
+    assert not combos["box_3d"].runs and "box3d" in combos["box_3d"].reason

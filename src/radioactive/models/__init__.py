@@ -5,7 +5,7 @@ package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
 >>> model_names()
-['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam', 'sam2']
+['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam', 'sam2', 'sammed3d']
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ MODELS: dict[str, str] = {
     "sam": "radioactive.models.sam:SAMBackend",
     "sam2": "radioactive.models.sam2:SAM2Backend",
     "medsam": "radioactive.models.sam:MedSAMBackend",
+    "sammed3d": "radioactive.models.sammed3d:SAMMed3DModel",
 }
 
 ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")

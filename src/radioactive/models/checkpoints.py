@@ -155,6 +155,20 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             for size in ("tiny", "small", "base_plus", "large")
         )
     },
+    "sammed3d_turbo": Checkpoint(
+        name="sammed3d_turbo",
+        filename="sam_med3d_turbo.pth",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="Apache-2.0",
+        homepage="https://github.com/uni-medical/SAM-Med3D",
+        how="Downloaded from the SAM-Med3D release on Hugging Face "
+        "(https://huggingface.co/blueyo0/SAM-Med3D/resolve/main/sam_med3d_turbo.pth) by "
+        "`radioactive models fetch sammed3d_turbo` (no published sha256: not verified).",
+        url="https://huggingface.co/blueyo0/SAM-Med3D/resolve/main/sam_med3d_turbo.pth",
+    ),
     "medsam": Checkpoint(
         name="medsam",
         filename="medsam_vit_b.pth",
