@@ -78,7 +78,8 @@ def test_3d_models_are_used_as_they_are_and_cannot_propagate(tmp_path: Path) -> 
     info = describe_model("sammed3d", tmp_path)
     assert info["dim"] == 3 and info["prompt_types"] == ["point"]
     assert info["slice_predictor"] is False
-    model = get_model("sammed3d", weights="random")
+    with pytest.warns(UserWarning, match="random weights"):
+        model = get_model("sammed3d", weights="random")
     assert type(model).__name__ == "SAMMed3DModel"
     config = config_from_dict({
         "datasets": [{"name": str(tmp_path)}],
