@@ -42,3 +42,30 @@ def demo_suite(demo_cache: Path) -> Path:
 
     report = get_recipe("demo").prepare(demo_cache)
     return report.root
+
+
+@pytest.fixture(scope="session")
+def saved_run(demo_suite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Results directory of a small real run that saved its predictions (filled box, box per
+    slice, on the demo's brain2)."""
+    from radioactive.runner.config import load_config
+    from radioactive.runner.run import run_experiment
+
+    tmp = tmp_path_factory.mktemp("saved_run")
+    cfg = tmp / "save.yaml"
+    cfg.write_text(
+        f"""
+datasets:
+  - name: {demo_suite}
+    datasets: [DemoBrainTumoursMR]
+    cases: [brain2]
+models:
+  - name: filled_box
+prompters: [box_per_slice]
+save_predictions: true
+""",
+        encoding="utf-8",
+    )
+    out = tmp / "results"
+    run_experiment(load_config(cfg), out)
+    return out

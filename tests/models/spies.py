@@ -20,3 +20,18 @@ def spy_prompt_encoder(monkeypatch: Any, prompt_encoder: Any) -> list[dict[str, 
 
     monkeypatch.setattr(prompt_encoder, "forward", forward)
     return calls
+
+
+def assert_box_mask(mask: Any, z: int, lo: tuple[int, int], hi: tuple[int, int]) -> None:
+    """The predicted volume holds the half-open box ``lo``..``hi`` on slice ``z`` (±1 pixel at
+    the edges, Dice > 0.93) and nothing else."""
+    import numpy as np
+
+    from radioactive.metrics import dice
+
+    expected = np.zeros(mask.shape, bool)
+    expected[z, lo[0] : hi[0], lo[1] : hi[1]] = True
+    assert dice(mask, expected) > 0.93
+    ys, xs = np.nonzero(mask[z])
+    assert abs(ys.min() - lo[0]) <= 1 and abs(ys.max() - (hi[0] - 1)) <= 1
+    assert abs(xs.min() - lo[1]) <= 1 and abs(xs.max() - (hi[1] - 1)) <= 1

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from radioactive.metrics import dice
 from radioactive.models.base import CheckpointError, UnsupportedPrompt
 from radioactive.models.slicewise import SlicePrompts, SliceWiseModel
 from radioactive.prompts import Box2D, Point
 from radioactive.prompts.cost import make_interaction
 from radioactive.prompts.types import Lasso
+from tests.models.spies import assert_box_mask
 from tests.models.spies import spy_prompt_encoder as spy
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")
@@ -146,12 +146,7 @@ def test_logits_come_back_onto_the_prompted_pixels(sam2, monkeypatch, shape) -> 
     lo, hi = ((12, 20), (40, 50)) if shape[1] == 64 else ((20, 12), (50, 40))
     volume = np.random.default_rng(1).random(shape).astype(np.float32)
     _, pred = run(sam2, volume, [Box2D(2, lo, hi)])
-    expected = np.zeros(shape, bool)
-    expected[2, lo[0] : hi[0], lo[1] : hi[1]] = True
-    assert dice(pred.mask, expected) > 0.93
-    ys, xs = np.nonzero(pred.mask[2])
-    assert abs(ys.min() - lo[0]) <= 1 and abs(ys.max() - (hi[0] - 1)) <= 1
-    assert abs(xs.min() - lo[1]) <= 1 and abs(xs.max() - (hi[1] - 1)) <= 1
+    assert_box_mask(pred.mask, 2, lo, hi)
 
 
 # -- mask feedback and multimask ----------------------------------------------------------------

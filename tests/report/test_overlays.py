@@ -136,31 +136,6 @@ def test_dataset_roots_and_view_window() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def saved_run(demo_suite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from radioactive.runner.config import load_config
-    from radioactive.runner.run import run_experiment
-
-    tmp = tmp_path_factory.mktemp("overlay_run")
-    cfg = tmp / "save.yaml"
-    cfg.write_text(
-        f"""
-datasets:
-  - name: {demo_suite}
-    datasets: [DemoBrainTumoursMR]
-    cases: [brain2]
-models:
-  - name: filled_box
-prompters: [box_per_slice]
-save_predictions: true
-""",
-        encoding="utf-8",
-    )
-    out = tmp / "results"
-    run_experiment(load_config(cfg), out)
-    return out
-
-
 def _read(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from radioactive.runner.store import ResultStore
 

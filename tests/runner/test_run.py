@@ -248,27 +248,12 @@ def test_quick_form_and_validate(demo_suite: Path, tmp_path: Path) -> None:
     assert isinstance(load_config(cfg), ExperimentConfig)
 
 
-def test_predictions_are_saved_on_the_file_grid(demo_suite: Path, tmp_path: Path) -> None:
+def test_predictions_are_saved_on_the_file_grid(saved_run: Path, demo_suite: Path) -> None:
     import nibabel as nib
 
     from radioactive.data import resolve_datasets
 
-    cfg = tmp_path / "save.yaml"
-    cfg.write_text(
-        f"""
-datasets:
-  - name: {demo_suite}
-    datasets: [DemoBrainTumoursMR]
-    cases: [brain2]
-models:
-  - name: filled_box
-prompters: [box_per_slice]
-save_predictions: true
-""",
-        encoding="utf-8",
-    )
-    out = tmp_path / "saved"
-    run_experiment(load_config(cfg), out)
+    out = saved_run
     df = _steps(out)
     (path,) = df["prediction_path"].dropna()
     saved = nib.load(path)
