@@ -18,7 +18,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,models,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,models,ray,nninteractive]"
 	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install --quiet --no-build-isolation "sam2==1.1.0"
 	touch $(STAMP)
 

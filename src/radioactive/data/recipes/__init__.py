@@ -18,6 +18,31 @@ from radioactive.errors import DatasetError
 #: name -> "module:Class"; modules load lazily.
 RECIPES: dict[str, str] = {
     "demo": "radioactive.data.recipes.demo:DemoRecipe",
+    # the paper's public datasets (PROTOCOL §7), D1-D10
+    "ms_flair": "radioactive.data.recipes.paper.ms_flair:MSFlair",
+    "hanseg": "radioactive.data.recipes.paper.hanseg:HaNSeg",
+    "hnts_mrg": "radioactive.data.recipes.paper.hnts_mrg:HNTSMRG",
+    "rider_lung": "radioactive.data.recipes.paper.rider_lung:RiderLungCT",
+    "lnq": "radioactive.data.recipes.paper.lnq:LNQ",
+    "colorectal_liver_mets": "radioactive.data.recipes.paper.colorectal:ColorectalLiverMets",
+    "adrenal_acc": "radioactive.data.recipes.paper.adrenal:AdrenalACC",
+    "hcc_tace": "radioactive.data.recipes.paper.hcc_tace:HCCTACE",
+    "pengwin": "radioactive.data.recipes.paper.pengwin:PENGWIN",
+    "segrap": "radioactive.data.recipes.paper.segrap:SegRap",
+}
+
+#: other names a recipe answers to (case-insensitive): the paper's identifiers
+ALIASES: dict[str, str] = {
+    "d1": "ms_flair",
+    "d2": "hanseg",
+    "d3": "hnts_mrg",
+    "d4": "rider_lung",
+    "d5": "lnq",
+    "d6": "colorectal_liver_mets",
+    "d7": "adrenal_acc",
+    "d8": "hcc_tace",
+    "d9": "pengwin",
+    "d10": "segrap",
 }
 
 
@@ -72,15 +97,21 @@ def recipe_names() -> list[str]:
     return sorted(RECIPES)
 
 
+def canonical_name(name: str) -> str | None:
+    """The registry name behind ``name`` (a name or alias, any case), or ``None``."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    return key if key in RECIPES else None
+
+
 def get_recipe(name: str) -> Recipe:
     """The recipe registered under ``name``."""
-    try:
-        target = RECIPES[name]
-    except KeyError:
+    key = canonical_name(name)
+    if key is None:
         raise DatasetError(
             f"unknown dataset recipe {name!r}",
             fix=f"choose one of: {', '.join(recipe_names())} (or pass a dataset folder path)",
-        ) from None
-    module, cls = target.split(":")
+        )
+    module, cls = RECIPES[key].split(":")
     recipe: Recipe = getattr(importlib.import_module(module), cls)()
     return recipe
