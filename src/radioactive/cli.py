@@ -111,7 +111,10 @@ class _BarReporter:
         self.steps = 0
 
     def begin(self, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
         self.task = self.progress.add_task("preparing", total=max(total, 1))
+        self.steps = 0
 
     def step(self, message: str) -> None:
         if self.task is None:
@@ -119,33 +122,105 @@ class _BarReporter:
         if self.steps:  # the previous step is done
             self.progress.advance(self.task)
         self.steps += 1
+        total = self._total() or 0
+        if self.steps > total:  # more steps than announced
+            self.progress.update(self.task, total=self.steps)
         self.progress.update(self.task, description=message)
+
+    def _total(self) -> float | None:
+        return next((t.total for t in self.progress.tasks if t.id == self.task), None)
 
     def finish(self) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
+            self.progress.update(self.task, completed=self._total())
+
+
+class _TransferBars:
+    """Draws one byte-counting bar per file being downloaded (see ``observe_downloads``)."""
+
+    def __init__(self, progress: Any):
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def started(self, name: str, url: str) -> Callable[[int, int | None], None]:
+        task = self.progress.add_task(f"downloading {name}", total=None, unit="bytes")
+        self.tasks[name] = task
+
+        def update(done: int, total: int | None) -> None:
+            self.progress.update(task, completed=done, total=total)
+
+        return update
+
+    def finished(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if task is not None:
+            self.progress.remove_task(task)
+
+
+def _progress() -> Any:
+    """A rich progress display for conversion steps (n/total) and downloads (bytes, speed)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
+
+    class Amount(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self.size = DownloadColumn()
+            self.speed = TransferSpeedColumn()
+
+        def render(self, task: Any) -> Any:
+            if task.fields.get("unit") == "bytes":
+                return Text.assemble(self.size.render(task), " ", self.speed.render(task))
+            total = "?" if task.total is None else str(int(task.total))
+            return Text(f"{int(task.completed)}/{total}", style="progress.download")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        Amount(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _prepare_one(
+    recipe: Any, cache: Path, progress: Any, *, force: bool = False, source_dir: Path | None = None
+) -> Any:
+    """Run one recipe's ``prepare`` with progress bars; return its ``PrepareReport``."""
+    from radioactive.data.recipes.download import observe_downloads
+
+    reporter = _BarReporter(progress)
+    kwargs: dict[str, Any] = {"force": force}
+    if source_dir is not None:
+        kwargs["source_dir"] = source_dir
+    try:
+        with observe_downloads(_TransferBars(progress)):
+            report = recipe.prepare(cache, reporter, **kwargs)
+    finally:
+        if reporter.task is not None:
+            progress.remove_task(reporter.task)
+    return report
 
 
 def _prepare(name: str, cache_dir: Path | None, force: bool = False) -> None:
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from radioactive.data.cache import cache_dir as resolve_cache
     from radioactive.data.recipes import get_recipe
 
     recipe = get_recipe(name)
     cache = resolve_cache(cache_dir)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        reporter = _BarReporter(progress)
-        report = recipe.prepare(cache, reporter, force=force)
-        reporter.finish()
+    with _progress() as progress:
+        report = _prepare_one(recipe, cache, progress, force=force)
     if report.built:
         out.print(
             f"[green]Prepared[/] {len(report.built)} dataset(s) of {name!r} in "
@@ -158,6 +233,94 @@ def _prepare(name: str, cache_dir: Path | None, force: bool = False) -> None:
     for folder, why in report.unavailable.items():
         out.print(f"[yellow]Skipped[/] {folder}: {why}")
     out.print(f"Location: {report.root}")
+
+
+def _accepts_source_dir(recipe: Any) -> bool:
+    import inspect
+
+    return "source_dir" in inspect.signature(recipe.prepare).parameters
+
+
+def _prepare_many(
+    names: list[str], cache_dir: Path | None, force: bool, source_dir: Path | None
+) -> int:
+    """Prepare every named dataset, going on after a failure; print a summary; return the exit
+    status (0: all prepared, 2: a dataset failed with an error of ours, 1: an unexpected one)."""
+    import traceback
+
+    from radioactive.data.cache import cache_dir as resolve_cache
+    from radioactive.data.recipes import ALIASES, canonical_name, get_recipe, recipe_names
+    from radioactive.errors import DatasetError
+
+    keys: list[str] = []
+    unknown = []
+    for n in names:
+        key = canonical_name(n)
+        if key is None:
+            unknown.append(n)
+        elif key not in keys:
+            keys.append(key)
+    if unknown:
+        raise DatasetError(
+            f"unknown dataset {', '.join(map(repr, unknown))}",
+            fix=f"choose among {', '.join(recipe_names())} or the paper's ids "
+            f"{', '.join(a.upper() for a in ALIASES)} (`radioactive datasets list` shows them)",
+        )
+    if source_dir is not None and len(keys) > 1:
+        raise DatasetError(
+            f"--source-dir holds the files of one dataset, but {len(keys)} were named",
+            fix="prepare the datasets one at a time, e.g. "
+            f"`radioactive datasets prepare {keys[0]} --source-dir {source_dir}`",
+        )
+    cache = resolve_cache(cache_dir)
+    rows: list[tuple[str, str, str, str]] = []
+    status = 0
+    for key in keys:
+        label = key
+        try:
+            recipe = get_recipe(key)
+            paper_id = getattr(recipe, "paper_id", None)
+            label = f"{paper_id} {key}" if paper_id else key
+            if source_dir is not None and not _accepts_source_dir(recipe):
+                raise DatasetError(
+                    f"the {key} recipe fetches its own files; --source-dir does not apply to it",
+                    fix=f"run `radioactive datasets prepare {key}` without --source-dir",
+                )
+            with _progress() as progress:
+                report = _prepare_one(recipe, cache, progress, force=force, source_dir=source_dir)
+        except RadioactiveError as exc:
+            status = max(status, 2)
+            err.print(f"[bold red]Error[/] ({label}): {exc.problem}", highlight=False)
+            if exc.path is not None:
+                err.print(f"[red]File:[/] {exc.path}", highlight=False)
+            if exc.fix:
+                err.print(f"[yellow]Fix:[/] {exc.fix}", highlight=False)
+            lines = exc.problem.splitlines()
+            first = lines[0].rstrip(":") + (" (listed above)" if len(lines) > 1 else "")
+            rows.append((label, "[red]failed[/]", first, "-"))
+            continue
+        except Exception as exc:  # a bug in a recipe must not stop the other datasets
+            status = 1 if status == 0 else status
+            err.print(f"[bold red]Unexpected error[/] ({label}):", highlight=False)
+            err.print(traceback.format_exc(), highlight=False, markup=False)
+            rows.append((label, "[red]failed[/]", f"{type(exc).__name__}: {exc}", "-"))
+            continue
+        notes = [f"skipped {k}: {v}" for k, v in report.unavailable.items()]
+        if report.built:
+            what = f"{', '.join(report.built)} in {report.seconds:.1f} s"
+            rows.append((label, "[green]built[/]", "; ".join([what, *notes]), str(report.root)))
+        else:
+            what = f"verified, no work: {', '.join(report.reused) or '-'}"
+            rows.append((label, "reused", "; ".join([what, *notes]), str(report.root)))
+    table = Table(title="Prepared datasets", title_justify="left")
+    table.add_column("dataset", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("details", overflow="fold")
+    table.add_column("location", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    return status
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -268,33 +431,100 @@ def demo(
 @datasets_app.command("list")
 @friendly
 def datasets_list(cache_dir: CacheOpt = None) -> None:
-    """List the dataset recipes and whether each is prepared."""
+    """List the dataset recipes (the paper's public datasets and the demo) and whether each is
+    prepared."""
     from radioactive.data.cache import cache_dir as resolve_cache
     from radioactive.data.recipes import get_recipe, recipe_names
 
     cache = resolve_cache(cache_dir)
-    table = Table(title="Dataset recipes", title_justify="left")
-    table.add_column("name")
-    table.add_column("prepared")
-    table.add_column("location")
-    table.add_column("description", overflow="fold")
+    table = Table(title="Dataset recipes", title_justify="left", caption_justify="left")
+    for col in ("id", "name", "dataset", "modality", "targets", "licence", "access", "download"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "name"))
+    table.add_column("prepared", no_wrap=True)
+    rows = []
     for name in recipe_names():
         recipe = get_recipe(name)
-        loc = recipe.location(cache)
-        done = (loc / "suite.json").exists() or (loc / "dataset.json").exists()
-        table.add_row(name, "[green]yes[/]" if done else "no", str(loc), recipe.description)
+        info: dict[str, Any] = (
+            recipe.info() if hasattr(recipe, "info") else {"name": name, "title": ""}
+        )
+        info.setdefault("title", "")
+        if not info["title"]:
+            info["title"] = getattr(recipe, "description", "")
+        rows.append((_paper_order(info.get("paper_id")), info, _prepared_state(recipe, cache)))
+    for _, info, state in sorted(rows, key=lambda r: r[0]):
+        table.add_row(
+            info.get("paper_id") or "-",
+            info["name"],
+            info["title"],
+            info.get("modality", "-"),
+            info.get("targets", "-"),
+            info.get("licence", "-"),
+            info.get("access", "-"),
+            info.get("download_size", "-"),
+            state,
+        )
+    table.caption = (
+        f"cache: {cache}\nprepare with `radioactive datasets prepare NAME [NAME ...]` (a name or "
+        "an id such as D1); files behind a login: download them by hand and add --source-dir DIR"
+    )
     out.print(table)
+
+
+def _paper_order(paper_id: str | None) -> tuple[int, str]:
+    digits = "".join(c for c in (paper_id or "") if c.isdigit())
+    return (int(digits), "") if digits else (10_000, paper_id or "")
+
+
+def _prepared_state(recipe: Any, cache: Path) -> str:
+    """Whether a recipe's output is in the cache (reads dataset.json only, hashes nothing)."""
+    loc = recipe.location(cache)
+    if (loc / "suite.json").exists():
+        return "[green]yes[/]"
+    js = loc / "dataset.json"
+    if not js.exists():
+        return "no"
+    version = getattr(recipe, "version", None)
+    if version is not None:
+        from radioactive.data.recipes.public import BASE_VERSION
+
+        try:
+            meta = json.loads(js.read_text(encoding="utf-8")).get("radioactive", {})
+        except (OSError, ValueError):
+            return "[yellow]damaged[/]"
+        if meta.get("recipe_version") != f"{BASE_VERSION}.{version}":
+            return "[yellow]outdated[/]"
+    return "[green]yes[/]"
 
 
 @datasets_app.command("prepare")
 @friendly
 def datasets_prepare(
-    name: Annotated[str, typer.Argument(help="Recipe name, e.g. demo.")],
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            help="Recipe names or paper ids, e.g. demo, D1, ms_flair (`datasets list`).",
+            metavar="NAME...",
+            show_default=False,
+        ),
+    ],
+    source_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--source-dir",
+            help="Folder holding the dataset's files as downloaded by hand (one dataset only); "
+            "it is read, never modified.",
+            show_default=False,
+        ),
+    ] = None,
     cache_dir: CacheOpt = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if prepared and valid.")] = False,
 ) -> None:
-    """Fetch and convert a dataset (no work if it is already prepared and verified)."""
-    _prepare(name, cache_dir, force)
+    """Fetch and convert datasets (no work for one already prepared and verified).
+
+    Datasets are prepared one after the other; a failure does not undo the others. The exit
+    status is non-zero when any failed.
+    """
+    raise typer.Exit(_prepare_many(names, cache_dir, force, source_dir))
 
 
 @datasets_app.command("info")

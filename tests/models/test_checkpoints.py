@@ -82,7 +82,7 @@ def test_registry_entries_are_complete() -> None:
     }
     assert set(CHECKPOINTS) == {
         "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam",
-        "sammed3d_turbo", *sam2,
+        "sammed3d_turbo", "nninteractive_v1.0", *sam2,
     }  # fmt: skip
     for name in ("litemedsam", "mobilesam"):
         c = CHECKPOINTS[name]
@@ -96,6 +96,9 @@ def test_registry_entries_are_complete() -> None:
         assert c.url is not None and c.url.endswith(c.filename) and c.url.startswith("https://")
         assert c.sha256 is not None and len(c.sha256) == 64
     assert CHECKPOINTS["medsam"].url is None and CHECKPOINTS["medsam"].source is None
+    nni = CHECKPOINTS["nninteractive_v1.0"]
+    assert nni.folder and nni.fetcher is not None and "fold_*/checkpoint_final.pth" in nni.required
+    assert "models fetch nninteractive" in nni.how and "CC BY-NC-SA 4.0" in nni.licence
 
 
 def test_url_checkpoints_download_verify_and_manual_ones_explain(

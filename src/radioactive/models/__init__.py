@@ -4,8 +4,9 @@
 package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
->>> model_names()
-['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'random_walker', 'sam', 'sam2', 'sammed3d']
+>>> model_names()  # doctest: +NORMALIZE_WHITESPACE
+['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'nninteractive', 'random_walker', 'sam',
+ 'sam2', 'sam2_video', 'sammed3d']
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ MODELS: dict[str, str] = {
     "random_walker": "radioactive.models.classical:RandomWalkerBackend",
     "sam": "radioactive.models.sam:SAMBackend",
     "sam2": "radioactive.models.sam2:SAM2Backend",
+    "sam2_video": "radioactive.models.sam2_video:SAM2VideoModel",
     "medsam": "radioactive.models.sam:MedSAMBackend",
     "sammed3d": "radioactive.models.sammed3d:SAMMed3DModel",
+    "nninteractive": "radioactive.models.nninteractive:NNInteractiveModel",
 }
 
 ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")

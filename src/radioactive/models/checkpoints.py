@@ -13,7 +13,7 @@ Layout::
     <cache>/models/<filename>    verified checkpoints
 
 >>> sorted(CHECKPOINTS)[:4]
-['litemedsam', 'medsam', 'mobilesam', 'sam2.1_hiera_base_plus']
+['litemedsam', 'medsam', 'mobilesam', 'nninteractive_v1.0']
 >>> CHECKPOINTS["litemedsam"].filename
 'lite_medsam.pth'
 """
@@ -54,6 +54,11 @@ class Checkpoint:
         licence: licence of the weights.
         homepage: where the weights come from.
         how: one sentence telling a user how the file is obtained.
+        folder: the checkpoint is a folder (a trained model directory), fetched by ``fetcher``
+            and checked for the files in ``required``; it has no single sha256.
+        fetcher: ``"module:function"`` called as ``function(name, dest_folder)`` to download a
+            folder checkpoint (imported only then).
+        required: files a folder checkpoint must hold (glob patterns, relative to the folder).
     """
 
     name: str
@@ -66,6 +71,9 @@ class Checkpoint:
     homepage: str
     how: str
     url: str | None = None
+    folder: bool = False
+    fetcher: str | None = None
+    required: tuple[str, ...] = ()
 
 
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
@@ -169,6 +177,27 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         "`radioactive models fetch sammed3d_turbo` (no published sha256: not verified).",
         url="https://huggingface.co/blueyo0/SAM-Med3D/resolve/main/sam_med3d_turbo.pth",
     ),
+    "nninteractive_v1.0": Checkpoint(
+        name="nninteractive_v1.0",
+        filename="nnInteractive_v1.0",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="CC BY-NC-SA 4.0 (weights); Apache-2.0 (code)",
+        homepage="https://huggingface.co/MIC-DKFZ/nnInteractive",
+        how="Downloaded from Hugging Face (MIC-DKFZ/nnInteractive, folder nnInteractive_v1.0) with "
+        "nnInteractive's own model manager by `radioactive models fetch nninteractive` (a folder; "
+        "no published sha256: checked for its files only).",
+        folder=True,
+        fetcher="radioactive.models.nninteractive:fetch_model_folder",
+        required=(
+            "plans.json",
+            "dataset.json",
+            "inference_*.json",
+            "fold_*/checkpoint_final.pth",
+        ),
+    ),
     "medsam": Checkpoint(
         name="medsam",
         filename="medsam_vit_b.pth",
@@ -210,6 +239,9 @@ def checkpoint_path(name: str, cache: str | Path | None = None) -> Path:
 def _file_status(path: Path, ckpt: Checkpoint) -> Status:
     if not path.exists():
         return "missing"
+    if ckpt.folder:
+        ok = path.is_dir() and all(any(path.glob(pattern)) for pattern in ckpt.required)
+        return "present" if ok else "corrupt"
     if not path.is_file() or (ckpt.size is not None and path.stat().st_size != ckpt.size):
         return "corrupt"
     if ckpt.sha256 is None:
@@ -247,6 +279,8 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
     if not force and _file_status(final, ckpt) == "present":
         log.debug("checkpoint %s already present at %s", name, final)
         return final
+    if ckpt.folder:
+        return _fetch_folder(ckpt, final)
     if ckpt.source is None and ckpt.url is None:
         raise CheckpointError(
             f"checkpoint {name!r} cannot be downloaded automatically",
@@ -308,6 +342,39 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
     return final
 
 
+def _fetch_folder(ckpt: Checkpoint, final: Path) -> Path:
+    """Download a folder checkpoint with its fetcher into a staging folder, check it, move it."""
+    import importlib
+    import shutil
+
+    if ckpt.fetcher is None:
+        raise CheckpointError(
+            f"checkpoint {ckpt.name!r} cannot be downloaded automatically",
+            path=final,
+            fix=f"{ckpt.how} Expected at {final}.",
+        )
+    module, func = ckpt.fetcher.split(":")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{ckpt.filename}.", suffix=".part"))
+    try:
+        getattr(importlib.import_module(module), func)(ckpt.name, staging)
+        if _file_status(staging, ckpt) != "present":
+            lacking = [p for p in ckpt.required if not any(staging.glob(p))]
+            raise CheckpointError(
+                f"the downloaded checkpoint folder {ckpt.filename} lacks {', '.join(lacking)}",
+                path=final,
+                fix=f"run `radioactive models fetch {ckpt.name}` again; {ckpt.how}",
+            )
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info("checkpoint %s fetched to %s", ckpt.name, final)
+    return final
+
+
 def require_checkpoint(
     name: str, cache: str | Path | None = None, path: str | Path | None = None
 ) -> Path:
@@ -326,6 +393,15 @@ def require_checkpoint(
     ckpt = get_checkpoint(name)
     if path is not None:
         user = Path(path).expanduser()
+        if ckpt.folder:
+            if _file_status(user, ckpt) != "present":
+                raise CheckpointError(
+                    f"not a {name} model folder (it must hold {', '.join(ckpt.required)})",
+                    path=user,
+                    fix="pass the folder that holds plans.json and fold_*/ (the trained model "
+                    f"directory), or leave it out to use `radioactive models fetch {name}`",
+                )
+            return user
         if not user.is_file():
             raise CheckpointError(
                 f"checkpoint file for {name!r} not found",
@@ -351,9 +427,13 @@ def require_checkpoint(
             fix=f"run `radioactive models fetch {name}`",
         )
     if status == "corrupt":
+        expected_what = (
+            f"a folder holding {', '.join(ckpt.required)}"
+            if ckpt.folder
+            else f"{ckpt.size} bytes with sha256 {ckpt.sha256}"
+        )
         raise CheckpointError(
-            f"checkpoint {name!r} is corrupt (expected {ckpt.size} bytes with sha256 "
-            f"{ckpt.sha256})",
+            f"checkpoint {name!r} is corrupt (expected {expected_what})",
             path=expected,
             fix=f"delete it and run `radioactive models fetch {name}`",
         )

@@ -1,0 +1,372 @@
+"""SAM 2 / SAM 2.1 video predictor as a 3D model: the axial slices are the frames of a video.
+
+Code from the ``sam2`` package (``sam2.build_sam.build_sam2_video_predictor``,
+``SAM2VideoPredictor``); weights and configs as :mod:`radioactive.models.sam2` (the same
+checkpoint registry entries, ``sam2.1_hiera_{tiny,small,base_plus,large}`` and ``sam2_hiera_*``).
+
+How a volume goes through the predictor:
+
+* **Frames.** The volume is normalised exactly as the image-predictor backend does it
+  (:meth:`SAM2Backend.normalize_volume <radioactive.models.sam2.SAM2Backend.normalize_volume>`:
+  percentiles or a CT window, uint8 levels, [0, 1]) and each slice becomes a frame with
+  :meth:`~radioactive.models.sam2.SAM2Backend.encoder_input` (1024² square resize, three
+  channels, ImageNet mean / std). ``init_state`` reads frames from a JPEG folder upstream; here it
+  is given the slices in memory instead, made on demand (:class:`VolumeFrames`), by substituting
+  the frame loader it calls for the duration of the call. The rest of the inference state is
+  upstream's own.
+* **Prompts.** Points, 2D boxes and scribbles (one point per voxel on its own slice, as the
+  slice-wise engine) are grouped by slice; each prompted slice gets **one**
+  ``add_new_points_or_box`` call (``frame_idx`` = z, object id 1) with all the prompts that slice
+  has accumulated, as (x, y) pixel coordinates of the slice with ``normalize_coords=True`` (the
+  predictor scales them by ``1024 / W`` and ``1024 / H``, as the image backend does); a box goes in
+  as its first and last pixel (x0, y0, x1 − 1, y1 − 1). A 3D box becomes the 2D box of its (y, x)
+  footprint on its middle slice, and its z range bounds the propagation, as z-limits do.
+* **Propagation.** ``propagate_in_video`` runs forward and then in reverse, both from the lowest
+  prompted slice (upstream's default start, the earliest conditioning frame): forward covers
+  every slice above it (prompted slices in between included: SAM 2 attends to all conditioning
+  frames, before or after the current one), reverse every slice below it. Each unprompted slice is
+  predicted once per step. ``ZLimit`` prompts (and a 3D box's z range) stop the two passes at the
+  lowest / highest slice of the object; a prompted slice outside them widens them. Slices no pass
+  reaches are background.
+* **Output.** The masks the predictor yields at the slice's own resolution (its 256² logits
+  resized bilinearly, as ``SAM2Transforms.postprocess_masks``), thresholded at 0, placed in a
+  canonical (z, y, x) boolean volume.
+
+Refinement: a later ``predict`` with ``keep_previous`` (the default, "WithPrev") adds the new
+prompts to the **same** inference state: each slice they touch is re-sent with all its prompts
+(the predictor feeds that slice's previous logits back with them), and both passes run again from
+the lowest prompted slice, re-predicting every unprompted slice with the updated memory. The
+predictor is built with ``add_all_frames_to_correct_as_cond=True`` so that a corrected slice stays
+a conditioning frame and is not overwritten by the next propagation. An interaction with
+``keep_previous=False`` ("NoPrev") resets the state and starts a new track from its own prompts.
+The previous step's logits live in the predictor's state, so ``Prediction.logits`` stays empty
+and ``previous`` is not read.
+
+Not supported: lasso prompts (the video API takes a frame mask through ``add_new_mask``, but a
+mask replaces the frame's clicks and there is no negative mask); several objects at once (one
+target per track). The hole filling of upstream's post-processing needs sam2's CUDA extension and
+is off by default (``fill_hole_area=0``), so results do not depend on how ``sam2`` was built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from radioactive.models.base import (
+    Capabilities,
+    ModelCard,
+    Prediction,
+    StepTimings,
+    check_supported,
+)
+from radioactive.models.sam import SamFamilyBackend, build_net, card_for, resolve_weights
+from radioactive.models.sam2 import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SAM2Backend,
+    SAM2Resize,
+    checkpoint_name,
+    config_name,
+)
+from radioactive.models.slicewise import prompts_by_slice, slice_prompts
+from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, Scribble, ZLimit
+
+#: the one object tracked per target
+OBJ_ID = 1
+#: prompts placed on frames
+FramePrompt = Point | Box2D | Scribble
+#: serialises the substitution of the predictor module's frame loader (see :func:`frames_source`)
+_LOADER_LOCK = threading.Lock()
+
+
+class VolumeFrames(Sequence[Any]):
+    """The slices of a normalised (z, y, x) volume as video frames, each made when the predictor
+    asks for it (only the frame being encoded is held).
+
+    Args:
+        volume: the normalised volume.
+        to_frame: (1, Y, X) float tensor → (1, 3, S, S) encoder input on the model's device.
+    """
+
+    def __init__(self, volume: npt.NDArray[np.float32], to_frame: Callable[[Any], Any]):
+        self.volume = volume
+        self.to_frame = to_frame
+
+    def __len__(self) -> int:
+        return int(self.volume.shape[0])
+
+    def __getitem__(self, z: Any) -> Any:
+        import torch
+
+        if not isinstance(z, (int, np.integer)) or not 0 <= z < len(self):
+            raise IndexError(f"frame {z!r} is not a slice of a volume of {len(self)} slices")
+        x = torch.from_numpy(np.ascontiguousarray(self.volume[z : z + 1], dtype=np.float32))
+        return self.to_frame(x)[0]
+
+
+@contextlib.contextmanager
+def frames_source(frames: Sequence[Any], height: int, width: int) -> Iterator[None]:
+    """While open, ``SAM2VideoPredictor.init_state`` takes ``frames`` (of a ``height × width``
+    video) instead of reading a JPEG folder: the ``load_video_frames`` its module calls is
+    substituted, under a lock, and restored on exit."""
+    import sam2.sam2_video_predictor as upstream
+
+    def load_video_frames(**_: Any) -> tuple[Sequence[Any], int, int]:
+        return frames, height, width
+
+    with _LOADER_LOCK:
+        original = upstream.load_video_frames
+        upstream.load_video_frames = load_video_frames
+        try:
+            yield
+        finally:
+            upstream.load_video_frames = original
+
+
+@contextlib.contextmanager
+def timed_encoder(net: Any, timings: StepTimings) -> Iterator[None]:
+    """Count and time the image encoder runs (``net.forward_image``) while open."""
+    had_own = "forward_image" in vars(net)
+    inner = net.forward_image
+
+    def forward_image(img: Any) -> Any:
+        t0 = time.perf_counter()
+        out = inner(img)
+        timings.encoder_s += time.perf_counter() - t0
+        timings.encoder_calls += int(img.shape[0])
+        return out
+
+    net.forward_image = forward_image
+    try:
+        yield
+    finally:
+        if had_own:
+            net.forward_image = inner
+        else:
+            del net.forward_image
+
+
+def key_slice_prompts(prompts: Sequence[Prompt]) -> tuple[list[FramePrompt], list[ZLimit]]:
+    """The prompts that go onto frames (3D boxes as the 2D box on their middle slice) and the
+    z bounds stated along the way (z-limits, and each 3D box's lowest and highest slice)."""
+    onto: list[FramePrompt] = []
+    bounds: list[ZLimit] = []
+    for p in prompts:
+        if isinstance(p, Box3D):
+            onto.append(Box2D((p.lo[0] + p.hi[0] - 1) // 2, p.lo[1:], p.hi[1:]))
+            bounds += [ZLimit(p.lo[0], False), ZLimit(p.hi[0] - 1, True)]
+        elif isinstance(p, ZLimit):
+            bounds.append(p)
+        elif isinstance(p, (Point, Box2D, Scribble)):
+            onto.append(p)
+    return onto, bounds
+
+
+def propagation_range(
+    depth: int, key_slices: Sequence[int], bounds: Sequence[ZLimit]
+) -> tuple[int, int]:
+    """First and last slice the passes cover: the latest lower / upper bound (the volume's ends
+    without one), clipped to the volume, widened to every prompted slice."""
+    lo, hi = 0, depth - 1
+    for b in bounds:
+        if b.upper:
+            hi = min(max(int(b.z), 0), depth - 1)
+        else:
+            lo = min(max(int(b.z), 0), depth - 1)
+    return min(lo, *key_slices), max(hi, *key_slices)
+
+
+class SAM2VideoModel(SAM2Backend):
+    """SAM 2 / 2.1 video predictor over the axial slices (see the module docstring).
+
+    It keeps :class:`~radioactive.models.sam2.SAM2Backend`'s input contract (intensity, resize,
+    ImageNet normalisation) and implements the 3D :class:`~radioactive.models.base.Model`
+    protocol itself.
+
+    Args:
+        variant: ``"hiera_l"`` (default), ``"hiera_b+"``, ``"hiera_s"`` or ``"hiera_t"``.
+        version: ``"2.1"`` (default) or ``"2"``.
+        checkpoint: a checkpoint file to use instead of the registry's.
+        cache: the cache directory holding ``models/`` (default: the user cache).
+        device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
+        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        weights: ``"pretrained"`` (the checkpoint) or ``"random"`` (seeded random weights, no
+            checkpoint, a warning: tests and timing benchmarks only).
+        fill_hole_area: fill holes up to this many pixels in the 256² masks (upstream's
+            post-processing, 8 in ``build_sam2_video_predictor``; needs sam2's CUDA extension,
+            skipped with a warning without it). Default 0: off.
+    """
+
+    card = ModelCard(
+        name="sam2_video",
+        version="1",
+        checkpoint=SAM2Backend.card.checkpoint,
+        checkpoint_sha256=SAM2Backend.card.checkpoint_sha256,
+        licence=SAM2Backend.card.licence,
+        training_data=SAM2Backend.card.training_data,
+        reference=SAM2Backend.card.reference,
+    )
+    capabilities = Capabilities(
+        dim=3,
+        prompt_types=frozenset({"point", "box2d", "box3d", "scribble"}),
+        accepts_mask=True,  # a re-prompted slice's previous logits, kept in the predictor's state
+        slice_predictor=False,
+    )
+    checkpoint_name = "sam2.1_hiera_large"
+
+    def __init__(
+        self,
+        variant: str = "hiera_l",
+        version: str = "2.1",
+        checkpoint: str | Path | None = None,
+        cache: str | Path | None = None,
+        device: str | None = None,
+        intensity: str = "percentile",
+        weights: str = "pretrained",
+        fill_hole_area: int = 0,
+    ):
+        from radioactive.models._torch import quiet_imports
+
+        self.checkpoint_name = checkpoint_name(variant, version)  # checks both
+        if int(fill_hole_area) < 0:
+            raise ValueError(f"fill_hole_area must be >= 0, got {fill_hole_area!r}")
+        self.variant = variant
+        self.version = version
+        self.config = config_name(variant, version)
+        path = resolve_weights(self.checkpoint_name, weights, cache, checkpoint)
+        self.card = card_for(
+            type(self).card, self.checkpoint_name, f"{self.checkpoint_name}.pt", path is None
+        )
+        with quiet_imports():
+            from sam2.build_sam import build_sam2_video_predictor
+
+        config = self.config
+
+        def builder(checkpoint: Any = None) -> Any:
+            return build_sam2_video_predictor(
+                config, ckpt_path=checkpoint, device="cpu", mode="eval",
+                hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
+            )  # fmt: skip
+
+        net = build_net(builder)
+        net.fill_hole_area = int(fill_hole_area)
+        size = int(net.image_size)
+        SamFamilyBackend.__init__(
+            self, net, SAM2Resize(size), weights_path=path, device=device, intensity=intensity,
+        )  # fmt: skip
+        self.feat_sizes = [(size // 4 // 2**k, size // 4 // 2**k) for k in range(3)]
+        torch = self._torch
+        self.pixel_mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.pixel_std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self.frames: VolumeFrames | None = None
+        self.state: dict[str, Any] | None = None
+        self._prompts: list[Prompt] = []
+        self._bounds: list[ZLimit] = []
+        self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+        self.totals = StepTimings()
+
+    # -- the Model protocol --------------------------------------------------------------------
+
+    def prepare(
+        self, image: npt.NDArray, spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ) -> None:
+        """Normalise the volume; the inference state is made at the first prediction."""
+        arr = np.asarray(image)
+        if arr.ndim != 3:
+            raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
+        volume = np.ascontiguousarray(self.normalize_volume(arr), dtype=np.float32)
+        self.frames = VolumeFrames(volume, lambda x: self.encoder_input(x.to(self.device)))
+        self.spacing_mm = spacing_mm
+        self.state = None
+        self._prompts, self._bounds = [], []
+
+    def reset(self) -> None:
+        """Forget the prompts and the track of the previous target (the state is kept)."""
+        self._prompts, self._bounds = [], []
+        if self.state is not None:
+            self.net.reset_state(self.state)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        if self.frames is None:
+            raise RuntimeError("call prepare(image) before predicting")
+        z, y, x = self.frames.volume.shape
+        return z, y, x
+
+    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+        check_supported(self.card.name, self.capabilities, interaction)
+        depth = self.shape[0]
+        onto, bounds = key_slice_prompts(interaction.prompts)
+        for p in onto:
+            zs = [v[0] for v in p.voxels] if isinstance(p, Scribble) else [p.z]
+            if not all(0 <= z < depth for z in zs):
+                raise ValueError(f"{p} lies outside the volume's {depth} slices")
+        keep = interaction.keep_previous
+        prompts: list[Prompt] = [*self._prompts, *onto] if keep else list(onto)
+        by_slice = prompts_by_slice(prompts, depth)
+        if not by_slice:
+            raise ValueError(
+                f"model {self.card.name!r} needs at least one point, box or scribble to track",
+            )
+        if not keep:
+            self.reset()
+        self._prompts = prompts
+        self._bounds = [*self._bounds, *bounds]
+        touched = sorted(prompts_by_slice(onto, depth))
+        timings = StepTimings()
+        t0 = time.perf_counter()
+        mask = np.zeros(self.shape, dtype=bool)
+        with timed_encoder(self.net, timings):
+            state = self._inference_state()
+            for z in touched:
+                self._add_prompts(state, z, by_slice[z])
+            lo, hi = propagation_range(depth, list(by_slice), self._bounds)
+            start = min(by_slice)
+            for reverse, n in ((False, hi - start), (True, start - lo)):
+                for z, _, masks in self.net.propagate_in_video(
+                    state, start_frame_idx=start, max_frame_num_to_track=n, reverse=reverse
+                ):
+                    mask[z] = (masks[0, 0] > 0).cpu().numpy()
+        timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
+        timings.slices_inferred = hi - lo + 1
+        self._accumulate(timings)
+        return Prediction(mask=mask, logits={}, timings=timings)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _inference_state(self) -> dict[str, Any]:
+        """The predictor's inference state for the prepared volume (made once per volume)."""
+        if self.state is None:
+            assert self.frames is not None
+            _, h, w = self.shape
+            with frames_source(self.frames, h, w):
+                self.state = self.net.init_state(video_path=f"<volume of {len(self.frames)}>")
+        return self.state
+
+    def _add_prompts(self, state: dict[str, Any], z: int, prompts: Sequence[Prompt]) -> None:
+        """All prompts of slice ``z`` onto frame ``z``, replacing what it had."""
+        sp = slice_prompts(prompts)
+        points = labels = box = None
+        if len(sp.points):
+            points = sp.points[:, ::-1].astype(np.float32)  # (y, x) → (x, y)
+            labels = sp.labels.astype(np.int32)
+        if sp.box is not None:
+            y0, x0, y1, x1 = sp.box
+            box = np.array([x0, y0, x1 - 1, y1 - 1], dtype=np.float32)
+        self.net.add_new_points_or_box(
+            state, frame_idx=z, obj_id=OBJ_ID, points=points, labels=labels,
+            clear_old_points=True, normalize_coords=True, box=box,
+        )  # fmt: skip
+
+    def _accumulate(self, t: StepTimings) -> None:
+        for k in ("encoder_s", "decoder_s", "encoder_calls", "cache_hits", "cache_misses",
+                  "slices_inferred"):  # fmt: skip
+            setattr(self.totals, k, getattr(self.totals, k) + getattr(t, k))
