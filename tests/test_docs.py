@@ -32,3 +32,22 @@ def test_prompt_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
         exec(compile(code, "docs/prompts.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("6 ")  # three key boxes: 6 degrees of freedom
+
+
+def test_dataset_docs_list_every_public_recipe_with_licence_and_command() -> None:
+    from radioactive.data.recipes import get_recipe
+
+    text = (ROOT / "docs" / "datasets.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| D")
+    }
+    for i in range(1, 11):
+        recipe = get_recipe(f"d{i}")
+        row = rows[recipe.paper_id]
+        licence = recipe.licence.split(" (")[0].split(",")[0].split(";")[0]
+        assert licence in row, (recipe.paper_id, licence)
+        assert f"`radioactive datasets prepare {recipe.paper_id}" in row
+        assert recipe.homepage in row
+        if recipe.access == "manual":
+            assert "--source-dir DIR" in row
+        assert recipe.citation in text

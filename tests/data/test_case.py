@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from radioactive.data import Case, TargetSpec, extract_targets
+from radioactive.errors import LabelError
 from tests.conftest import affine_from, write_nifti
 
 
@@ -93,6 +94,27 @@ def test_instance_ids_mode_and_mixed_label_types() -> None:
     ids = TargetSpec(type="instance", instance_mode="ids")
     targets, _ = extract_targets("c", lab, labels, ids)
     assert [(t.name, t.voxels) for t in targets] == [("liver#1", 72), ("tumour#1", 2)]
+
+
+def test_organ_that_includes_its_lesions() -> None:
+    lab = np.zeros((4, 6, 6), dtype=np.uint8)
+    lab[0:4, 0:6, 0:3] = 1  # liver parenchyma, 72 voxels
+    lab[1, 1, 1] = 2  # a lesion inside the liver (stored over it)
+    lab[3, 4, 5] = 2  # a lesion outside the parenchyma's box
+    labels = {"liver": 1, "tumour": 2}
+    spec = TargetSpec(
+        type="organ", label_types={"tumour": "instance"}, includes={"liver": ("tumour",)}
+    )
+    targets, _ = extract_targets("c", lab, labels, spec)
+    liver, t1, t2 = targets
+    assert (liver.name, liver.voxels) == ("liver", 73)  # 71 parenchyma + 2 lesion voxels
+    assert np.array_equal(liver.mask, lab > 0)
+    assert (liver.bbox_lo, liver.bbox_hi) == ((0, 0, 0), (4, 6, 6))
+    assert liver.slices_with_target == 4
+    assert (t1.voxels, t2.voxels) == (1, 1) and not t1.mask[0, 0, 0]
+    bad = TargetSpec(type="organ", includes={"liver": ("vessel",)})
+    with pytest.raises(LabelError, match="vessel"):
+        extract_targets("c", lab, labels, bad)
 
 
 def test_case_loads_lazily_and_releases(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ number their instances) or one per connected component of each label (``instance
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from radioactive.data.volume import Volume, load_label, load_volume
-from radioactive.errors import GridMismatchError
+from radioactive.errors import GridMismatchError, LabelError
 
 TargetKind = Literal["organ", "instance"]
 
@@ -45,6 +45,10 @@ class TargetSpec(BaseModel):
     exclude: tuple[int, ...] = ()
     #: per-label-name override of ``type`` for datasets with both organs and lesions
     label_types: dict[str, TargetKind] = Field(default_factory=dict)
+    #: organ name -> labels whose voxels the organ target also covers (e.g. a liver that contains
+    #: its tumours: ``{"liver": ["hcc"]}``); a label map holds one value per voxel, so an organ
+    #: that encloses lesions labelled separately is their union
+    includes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("exclude")
     @classmethod
@@ -153,6 +157,14 @@ def extract_targets(
             skipped.append(SkippedTarget(case_id, name, "empty: label absent from this case"))
             continue
         if spec.kind_of(name) == "organ":
+            if spec.includes.get(name):
+                union = np.isin(label, [value, *_values(spec.includes[name], labels)])
+                source = union.astype(np.uint8)
+                (lo, hi), total = _bboxes(source, np.array([1]))[1], int(np.count_nonzero(union))
+                targets.append(
+                    Target(case_id, name, name, value, "organ", total, lo, hi, source, 1)
+                )
+                continue
             lo, hi = organ_boxes[value]
             targets.append(Target(case_id, name, name, value, "organ", count, lo, hi, label, value))
             continue
@@ -181,6 +193,17 @@ def extract_targets(
                 )
             )
     return targets, skipped
+
+
+def _values(names: Iterable[str], labels: Mapping[str, int]) -> list[int]:
+    """The values of label ``names``; a name the dataset does not define is an error."""
+    unknown = [n for n in names if n not in labels]
+    if unknown:
+        raise LabelError(
+            f"target rule 'includes' names labels the dataset does not define: {unknown}",
+            fix=f"use label names of dataset.json: {', '.join(labels)}",
+        )
+    return [int(labels[n]) for n in names]
 
 
 def check_same_grid(image: Volume, label: Volume) -> None:

@@ -7,9 +7,9 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
+import openpyxl
 import SimpleITK as sitk
 
 
@@ -48,81 +48,17 @@ def zip_tree(folder: Path, archive: Path, *, root: str | None = None) -> Path:
     return archive
 
 
-def _cell_ref(row: int, col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{row + 1}"
-
-
 def write_xlsx(path: Path, rows: Sequence[Sequence[object]]) -> Path:
-    """A minimal one-sheet .xlsx workbook (strings as shared strings, numbers as numbers)."""
-    shared: list[str] = []
-    sheet_rows = []
-    for r, row in enumerate(rows):
-        cells = []
-        for c, value in enumerate(row):
+    """A one-sheet .xlsx workbook written with openpyxl (empty strings and ``None`` left blank)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row, start=1):
             if value is None or value == "":
                 continue
-            ref = _cell_ref(r, c)
-            if isinstance(value, (int, float)):
-                cells.append(f'<c r="{ref}"><v>{value}</v></c>')
-            else:
-                shared.append(str(value))
-                cells.append(f'<c r="{ref}" t="s"><v>{len(shared) - 1}</v></c>')
-        sheet_rows.append(f'<row r="{r + 1}">{"".join(cells)}</row>')
-    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-    rel_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
-    parts = {
-        "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" '
-            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-            '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-            "</Types>"
-        ),
-        "_rels/.rels": (
-            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{pkg}">'
-            f'<Relationship Id="rId1" Type="{rel_ns}/officeDocument" Target="xl/workbook.xml"/>'
-            "</Relationships>"
-        ),
-        "xl/workbook.xml": (
-            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" '
-            f'xmlns:r="{rel_ns}"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId7"/>'
-            "</sheets></workbook>"
-        ),
-        "xl/_rels/workbook.xml.rels": (
-            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{pkg}">'
-            f'<Relationship Id="rId7" Type="{rel_ns}/worksheet" Target="worksheets/sheet1.xml"/>'
-            f'<Relationship Id="rId8" Type="{rel_ns}/sharedStrings" Target="sharedStrings.xml"/>'
-            "</Relationships>"
-        ),
-        "xl/worksheets/sheet1.xml": (
-            f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}"><sheetData>'
-            + "".join(sheet_rows)
-            + "</sheetData></worksheet>"
-        ),
-        "xl/sharedStrings.xml": (
-            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main}" count="{len(shared)}" '
-            f'uniqueCount="{len(shared)}">'
-            + "".join(f"<si><t>{escape(s)}</t></si>" for s in shared)
-            + "</sst>"
-        ),
-    }
+            ws.cell(row=r, column=c, value=value)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in parts.items():
-            zf.writestr(name, text.encode("utf-8"))
+    wb.save(path)
     return path
 
 

@@ -368,6 +368,13 @@ def test_d8_hcc_tace_one_dataset_with_liver_organ_and_lesion_instances(
     case = load(root, "HCC_004")
     kinds = sorted((t.name, t.kind) for t in case.targets)
     assert kinds == [("hcc#1", "instance"), ("liver", "organ")]
+    liver = next(t for t in case.targets if t.name == "liver")
+    hcc = next(t for t in case.targets if t.name == "hcc#1")
+    # the liver organ target contains its tumour (as in the paper), the lesion target does not
+    # contain the liver
+    canonical = case.label.array
+    assert liver.voxels == int(np.count_nonzero(canonical > 0))
+    assert np.array_equal(liver.mask, canonical > 0) and np.array_equal(hcc.mask, canonical == 2)
     dropped = meta["radioactive"]["dropped"]
     assert set(dropped) == {"HCC_001", "HCC_012"}
     assert "66" in dropped["HCC_001"] and "Recon 3" in dropped["HCC_012"]

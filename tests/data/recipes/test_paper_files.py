@@ -150,6 +150,15 @@ def test_ms_flair_sheet_reader_takes_the_flair_column(tmp_path: Path) -> None:
         flair_spacing_from_rows([["ID", "TR"], ["1", "9000"]], "x.csv")
 
 
+def test_ms_flair_unreadable_workbook_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.xlsx"
+    path.write_bytes(b"not a workbook")
+    with pytest.raises(RecipeError, match="cannot read the workbook") as info:
+        read_xlsx_rows(path)
+    assert info.value.path == path
+    assert info.value.fix is not None and "CSV" in info.value.fix
+
+
 # ------------------------------------------------------------------------------------- D2
 
 MR_SPACING, MR_ORIGIN, MR_SHAPE = (1.5, 1.5, 2.0), (0.0, 0.0, 0.0), (40, 48, 48)

@@ -599,6 +599,14 @@ def pair_segs(series: dict[str, SeriesInfo], image_modality: str = "CT") -> list
     return out
 
 
+def scan_order(pair: SegPair) -> tuple[str, str, int, str]:
+    """Sort key of a patient's scans: study date and time, then series number."""
+    im = pair.image
+    if im is None:
+        return ("", "", 0, pair.seg.uid)
+    return (im.study_date, im.study_time, im.series_number or 0, pair.seg.uid)
+
+
 def seg_file(seg: SeriesInfo) -> Path:
     """The file of a single-file SEG series (the largest when a release splits one)."""
     if seg.n_files == 1:

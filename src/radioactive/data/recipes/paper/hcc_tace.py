@@ -22,9 +22,10 @@ Selection rules (the paper: 66 patients, the "Recon 3" series, one timepoint eac
   an order the file system decides; the earliest study is the reproducible choice.)
 
 Label rules: ``hcc`` = ``Mass`` ∪ ``Necrosis``; ``liver`` = ``Liver`` ∪ ``Mass`` ∪ ``Necrosis`` ∪
-``Portal vein`` as in the paper's reference, minus the ``hcc`` voxels, because a label map holds
-one value per voxel: the liver organ target therefore excludes the tumours. ``Abdominal
-aorta`` is not used. Both are resampled onto the CT with nearest neighbour. Case ids are the
+``Portal vein`` as in the paper's reference. The label map stores ``hcc`` over ``liver`` (one
+value per voxel); the target rule ``includes={"liver": ["hcc"]}`` makes the liver organ target
+the union of both again, so it contains its tumours as in the paper. ``Abdominal aorta`` is
+not used. Both are resampled onto the CT with nearest neighbour. Case ids are the
 PatientIDs.
 """
 
@@ -115,6 +116,7 @@ class HCCTACE(DicomSegRecipe):
         instance_mode="components",
         connectivity=26,
         label_types={"liver": "organ", "hcc": "instance"},
+        includes={"liver": ("hcc",)},
     )
     licence = "CC BY 4.0"
     citation = (
@@ -125,7 +127,7 @@ class HCCTACE(DicomSegRecipe):
     )
     homepage = "https://www.cancerimagingarchive.net/collection/hcc-tace-seg/"
     download_size = "about 29 GB"
-    version = "1"
+    version = "2"
     access = "idc"
     idc_collection = "hcc_tace_seg"
 

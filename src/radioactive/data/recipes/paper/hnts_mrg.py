@@ -30,7 +30,6 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.paper.ms_flair import Entry, Release, missing_by_markers
 from radioactive.data.recipes.public import (
     CaseWriter,
     ConvertedCase,
@@ -38,6 +37,7 @@ from radioactive.data.recipes.public import (
     PublicRecipe,
     SourceFile,
 )
+from radioactive.data.recipes.release import Entry, Release, missing_by_markers
 
 GTVP, GTVN = 1, 2
 _IMG_RE = re.compile(r"(?:^|/)(\d+)/preRT/\1_preRT_T2\.nii\.gz$")

@@ -22,8 +22,7 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.dicom import DicomSegRecipe, SegPair, case_id_from, union
-from radioactive.data.recipes.paper.rider_lung import scan_order
+from radioactive.data.recipes.dicom import DicomSegRecipe, SegPair, case_id_from, scan_order, union
 from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
 from radioactive.errors import RecipeError
 

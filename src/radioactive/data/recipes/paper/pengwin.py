@@ -33,7 +33,6 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.paper.ms_flair import Entry, Release, missing_by_markers
 from radioactive.data.recipes.public import (
     CaseWriter,
     ConvertedCase,
@@ -41,6 +40,7 @@ from radioactive.data.recipes.public import (
     PublicRecipe,
     SourceFile,
 )
+from radioactive.data.recipes.release import Entry, Release, missing_by_markers
 from radioactive.errors import RecipeError
 
 #: bone -> (first, last) source value of its fragments

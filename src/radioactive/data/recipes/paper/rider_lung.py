@@ -36,7 +36,14 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.dicom import DicomSegRecipe, Segment, SegPair, case_id_from, union
+from radioactive.data.recipes.dicom import (
+    DicomSegRecipe,
+    Segment,
+    SegPair,
+    case_id_from,
+    scan_order,
+    union,
+)
 from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
 from radioactive.errors import RecipeError
 
@@ -56,14 +63,6 @@ def manual_segments(segments: list[Segment]) -> list[Segment]:
         and not _AUTO.search(s.label)
         and not _AUTO.search(s.description)
     ]
-
-
-def scan_order(pair: SegPair) -> tuple[str, str, int, str]:
-    """Sort key of a patient's scans: study date and time, then series number."""
-    im = pair.image
-    if im is None:
-        return ("", "", 0, pair.seg.uid)
-    return (im.study_date, im.study_time, im.series_number or 0, pair.seg.uid)
 
 
 class RiderLungCT(DicomSegRecipe):

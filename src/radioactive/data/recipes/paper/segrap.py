@@ -43,7 +43,6 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.paper.ms_flair import Entry, Release, missing_by_markers
 from radioactive.data.recipes.public import (
     CaseWriter,
     ConvertedCase,
@@ -53,6 +52,7 @@ from radioactive.data.recipes.public import (
     resample_nearest,
     same_grid,
 )
+from radioactive.data.recipes.release import Entry, Release, missing_by_markers
 
 _OAR_NAMES = (
     "Brain", "BrainStem", "Chiasm", "TemporalLobe_L", "TemporalLobe_R", "Hippocampus_L",
