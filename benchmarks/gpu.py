@@ -13,6 +13,11 @@ adapter supports that (same architecture, same cost; predictions meaningless) an
 so; a model that cannot be built is listed as skipped with the reason. A failure of one model is
 reported and the others continue.
 
+Per 3D model (default: sammed3d, sam2_video; nninteractive when its model folder is fetched: it
+has no random weights), in fp32 and bf16, on a ``--volume3d`` volume: milliseconds of a first step
+(one click, on a freshly prepared volume: ``prepare`` + ``predict``, so per-volume caches are
+not reused) and of a refinement step (one more click), and peak GPU memory.
+
 Then the demo experiment (``radioactive demo``'s grid) runs twice on the chosen device, with the
 embedding cache on and off (``cache_bytes=0``), each into a fresh temporary results directory.
 
@@ -22,7 +27,7 @@ embedding cache on and off (``cache_bytes=0``), each into a fresh temporary resu
     python benchmarks/gpu.py --device cpu --quick --no-demo --models litemedsam   # smoke test
 
 bf16 is skipped on CPU unless ``--bf16-on-cpu``. ``--quick``: 1 repeat, 1 warm-up, 128×128
-slices.
+slices, an 8×64×64 volume and SAM2 tiny for the 3D models.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_MODELS = ("mobilesam", "litemedsam", "sam", "medsam")
+DEFAULT_MODELS_3D = ("sammed3d", "sam2_video", "nninteractive")
 BATCHES = (1, 8)
 
 
@@ -107,6 +113,11 @@ def model_options(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
     if name == "sam":
         opts["variant"] = args.sam_variant
         ckpt = f"sam_{args.sam_variant}"
+    if name in ("sam2", "sam2_video"):
+        opts["variant"] = args.sam2_variant
+        from radioactive.models.sam2 import checkpoint_name
+
+        ckpt = checkpoint_name(args.sam2_variant)
     random_ok = "weights" in params
     if args.weights == "random":
         if not random_ok:
@@ -124,6 +135,8 @@ def model_options(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
 
 
 def label_of(name: str, args: argparse.Namespace) -> str:
+    if name in ("sam2", "sam2_video"):
+        return f"{name} {args.sam2_variant}"
     return f"sam {args.sam_variant}" if name == "sam" else name
 
 
@@ -213,6 +226,96 @@ def bench_model(name: str, args: argparse.Namespace, device: Any) -> list[dict[s
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return rows
+
+
+def bench_model_3d(name: str, args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
+    """A 3D model's step times: one click, then a refinement click (median of ``--repeats``
+    after ``--warmup``; ``reset()`` before each repeat). One row per precision."""
+    import torch
+
+    from radioactive.models import get_model
+    from radioactive.prompts.types import Interaction, Point
+
+    dtypes = ["fp32"]
+    if device.type != "cpu" or args.bf16_on_cpu:
+        dtypes.append("bf16")
+    try:
+        opts, weights = model_options(name, args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = get_model(name, **opts)
+    except Exception as exc:
+        return [{"model": label_of(name, args), "status": "skipped", "error": one_line(exc)}]
+    z, y, x = args.volume3d
+    rng = np.random.default_rng(0)
+    volume = rng.normal(40, 300, size=(z, y, x)).astype(np.float32)
+    volume[z // 4 : 3 * z // 4, y // 4 : 3 * y // 4, x // 4 : 3 * x // 4] += 400
+
+    def step(*points: Point) -> Interaction:
+        return Interaction(prompts=points, user_prompts=points, dof=3 * len(points), seconds=0.0,
+                           source="benchmark")  # fmt: skip
+
+    first = step(Point((z // 2, y // 2, x // 2)))
+    second = step(Point((z // 2 + 1, y // 2 + 4, x // 2 + 4)))
+    spacing = (1.5, 1.0, 1.0)
+    rows = []
+    try:
+        model.prepare(volume, spacing)
+        for dtype in dtypes:
+            base = {"model": label_of(name, args), "weights": weights, "dtype": dtype}
+            try:
+                if device.type == "cuda":
+                    gc.collect()
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(device)
+                state: dict[str, Any] = {}
+
+                def one(m: Any = model, state: dict[str, Any] = state) -> None:
+                    m.prepare(volume, spacing)
+                    state["first"] = m.predict(first, None)
+
+                first_ms = median_ms(one, device, dtype, args.repeats, args.warmup)
+
+                def refine(m: Any = model, state: dict[str, Any] = state) -> None:
+                    m.reset()
+                    prev = m.predict(first, None)
+                    sync(device)
+                    t0 = time.perf_counter()
+                    m.predict(second, prev)
+                    sync(device)
+                    state.setdefault("refine", []).append((time.perf_counter() - t0) * 1e3)
+
+                median_ms(refine, device, dtype, args.repeats, args.warmup)
+                refine_ms = statistics.median(state["refine"][args.warmup :])
+                peak = (
+                    torch.cuda.max_memory_allocated(device) / 2**20
+                    if device.type == "cuda"
+                    else None
+                )
+                rows.append({**base, "status": "ok", "first_step_ms": first_ms,
+                             "refine_step_ms": refine_ms, "peak_mem_mib": peak})  # fmt: skip
+            except Exception as exc:
+                if args.verbose:
+                    traceback.print_exc()
+                rows.append({**base, "status": "error", "error": one_line(exc)})
+    finally:
+        del model
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def print_table_3d(rows: list[dict[str, Any]]) -> None:
+    print(f"{'model':<14}{'weights':<12}{'dtype':<7}{'first step ms':>14}{'refine ms':>11}"
+          f"{'peak MiB':>10}")  # fmt: skip
+    for r in rows:
+        if r["status"] != "ok":
+            print(f"{r['model']:<14}{r.get('weights', '-'):<12}{r.get('dtype', '-'):<7}"
+                  f"{r['status']}: {r['error']}")  # fmt: skip
+            continue
+        print(f"{r['model']:<14}{r['weights']:<12}{r['dtype']:<7}{fmt(r['first_step_ms']):>14}"
+              f"{fmt(r['refine_step_ms']):>11}{fmt(r['peak_mem_mib']):>10}")  # fmt: skip
 
 
 # -- the demo grid ---------------------------------------------------------------------------------
@@ -325,6 +428,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    ap.add_argument("--models3d", nargs="*", default=list(DEFAULT_MODELS_3D),
+                    help="3D models timed per step (none: skip)")  # fmt: skip
+    ap.add_argument("--volume3d", type=int, nargs=3, default=(64, 256, 256),
+                    metavar=("Z", "Y", "X"), help="volume of the 3D-model timing")  # fmt: skip
+    ap.add_argument("--sam2-variant", default="hiera_l",
+                    choices=("hiera_t", "hiera_s", "hiera_b+", "hiera_l"),
+                    help="SAM2 variant of sam2 and sam2_video (hiera_l, the paper's)")  # fmt: skip
     ap.add_argument("--sam-variant", default="vit_h", choices=("vit_b", "vit_l", "vit_h"))
     ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if any)")
     ap.add_argument("--weights", default="auto", choices=("auto", "random", "pretrained"),
@@ -336,7 +446,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--slice", type=int, nargs=2, default=(512, 512), metavar=("Y", "X"),
                     help="input slice size before the model's own resize (512 512)")  # fmt: skip
     ap.add_argument("--quick", action="store_true",
-                    help="1 repeat, 1 warm-up, 128×128 slices (smoke test)")  # fmt: skip
+                    help="1 repeat, 1 warm-up, small inputs, SAM2 tiny (smoke test)")  # fmt: skip
     ap.add_argument("--bf16-on-cpu", action="store_true")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo grid")
     ap.add_argument("--demo-cases", nargs="+", default=None, help="demo case ids (default all)")
@@ -347,6 +457,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup, args.slice = 1, 1, (128, 128)
+        args.volume3d = (8, 64, 64)
+        args.sam2_variant = "hiera_t"
     args.batches = tuple(sorted(set(args.batches)))
     args.slice = tuple(args.slice)
     return args
@@ -373,6 +485,14 @@ def main(argv: list[str] | None = None) -> None:
         rows.extend(model_rows)
     print()
     print_table(rows, args.batches)
+    rows3d: list[dict[str, Any]] = []
+    if args.models3d:
+        z, y, x = args.volume3d
+        print(f"\n3D models, {z}×{y}×{x} volume:", flush=True)
+        for name in args.models3d:
+            print(f"  {name} …", flush=True)
+            rows3d.extend(bench_model_3d(name, args, device))
+        print_table_3d(rows3d)
     demo = None
     if not args.no_demo:
         print("\ndemo experiment grid (embedding cache on / off):", flush=True)
@@ -386,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
             "settings": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in vars(args).items() if k != "json"},
             "models": rows,
+            "models_3d": rows3d,
             "demo": demo,
         }  # fmt: skip
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
