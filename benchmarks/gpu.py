@@ -307,14 +307,14 @@ def bench_model_3d(name: str, args: argparse.Namespace, device: Any) -> list[dic
 
 
 def print_table_3d(rows: list[dict[str, Any]]) -> None:
-    print(f"{'model':<14}{'weights':<12}{'dtype':<7}{'first step ms':>14}{'refine ms':>11}"
+    print(f"{'model':<20}{'weights':<12}{'dtype':<7}{'first step ms':>14}{'refine ms':>11}"
           f"{'peak MiB':>10}")  # fmt: skip
     for r in rows:
         if r["status"] != "ok":
-            print(f"{r['model']:<14}{r.get('weights', '-'):<12}{r.get('dtype', '-'):<7}"
+            print(f"{r['model']:<20}{r.get('weights', '-'):<12}{r.get('dtype', '-'):<7}"
                   f"{r['status']}: {r['error']}")  # fmt: skip
             continue
-        print(f"{r['model']:<14}{r['weights']:<12}{r['dtype']:<7}{fmt(r['first_step_ms']):>14}"
+        print(f"{r['model']:<20}{r['weights']:<12}{r['dtype']:<7}{fmt(r['first_step_ms']):>14}"
               f"{fmt(r['refine_step_ms']):>11}{fmt(r['peak_mem_mib']):>10}")  # fmt: skip
 
 
