@@ -134,6 +134,39 @@ def model_options(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
     return {**opts, "weights": "random"}, "random"
 
 
+def dtypes_for(device: Any, args: argparse.Namespace) -> list[str]:
+    """fp32, and bf16 except on CPU (unless ``--bf16-on-cpu``)."""
+    return ["fp32", "bf16"] if device.type != "cpu" or args.bf16_on_cpu else ["fp32"]
+
+
+def free_memory(device: Any) -> None:
+    """Collect garbage and return cached GPU memory (before a model and after it)."""
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def precision_rows(
+    base: dict[str, Any],
+    dtypes: list[str],
+    measure: Callable[[str], dict[str, Any]],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """One row per precision: ``measure(dtype)``'s figures, or the error of that precision."""
+    rows = []
+    for dtype in dtypes:
+        row = {**base, "dtype": dtype}
+        try:
+            rows.append({**row, "status": "ok", **measure(dtype)})
+        except Exception as exc:
+            if args.verbose:
+                traceback.print_exc()
+            rows.append({**row, "status": "error", "error": one_line(exc)})
+    return rows
+
+
 def label_of(name: str, args: argparse.Namespace) -> str:
     if name in ("sam2", "sam2_video"):
         return f"{name} {args.sam2_variant}"
@@ -153,8 +186,7 @@ def bench_precision(
     backend = model.backend
     cuda = device.type == "cuda"
     if cuda:
-        gc.collect()
-        torch.cuda.empty_cache()
+        free_memory(device)
         torch.cuda.reset_peak_memory_stats(device)
     row: dict[str, Any] = {"dtype": dtype}
     for b in args.batches:
@@ -182,74 +214,57 @@ def bench_precision(
     return row
 
 
-def bench_model(name: str, args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
-    """One row per precision; a skipped or failed model gives rows with ``status`` and ``error``."""
-    import torch
-
+def build_model(name: str, args: argparse.Namespace, device: Any) -> tuple[Any, str]:
+    """The model and the weights it runs with; raises what building it raises."""
     from radioactive.models import get_model
 
+    opts, weights = model_options(name, args)
+    free_memory(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the random-weights warning
+        return get_model(name, **opts), weights
+
+
+def bench_model(name: str, args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
+    """One row per precision; a skipped or failed model gives rows with ``status`` and ``error``."""
     label = label_of(name, args)
-    dtypes = ["fp32"]
-    if device.type != "cpu" or args.bf16_on_cpu:
-        dtypes.append("bf16")
     try:
-        opts, weights = model_options(name, args)
+        model, weights = build_model(name, args, device)
     except Exception as exc:
         return [{"model": label, "status": "skipped", "error": one_line(exc)}]
-    if device.type == "cuda":
-        gc.collect()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the random-weights warning
-            model = get_model(name, **opts)
-    except Exception as exc:
-        return [{"model": label, "weights": weights, "status": "skipped", "error": one_line(exc)}]
-    rows = []
     try:
         rng = np.random.default_rng(0)
         raw = rng.normal(40, 300, size=(max(args.batches), *args.slice)).astype(np.float32)
         volume = np.ascontiguousarray(model.backend.normalize_volume(raw), dtype=np.float32)
-        for dtype in dtypes:
-            base = {"model": label, "weights": weights, "dtype": dtype}
-            try:
-                rows.append({**base, "status": "ok", **bench_precision(model, dtype, volume,
-                                                                       device, args)})  # fmt: skip
-            except Exception as exc:
-                if args.verbose:
-                    traceback.print_exc()
-                rows.append({**base, "status": "error", "error": one_line(exc)})
+        rows = precision_rows(
+            {"model": label, "weights": weights},
+            dtypes_for(device, args),
+            lambda dtype: bench_precision(model, dtype, volume, device, args),
+            args,
+        )
     finally:
-        del model
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        model = None  # released before the GPU cache is emptied
+        free_memory(device)
     return rows
 
 
 def bench_model_3d(name: str, args: argparse.Namespace, device: Any) -> list[dict[str, Any]]:
-    """A 3D model's step times: one click, then a refinement click (median of ``--repeats``
-    after ``--warmup``; ``reset()`` before each repeat). One row per precision."""
+    """A 3D model's step times: a first click on a freshly prepared volume, then a refinement
+    click (median of ``--repeats`` after ``--warmup``). One row per precision."""
     import torch
 
-    from radioactive.models import get_model
     from radioactive.prompts.types import Interaction, Point
 
-    dtypes = ["fp32"]
-    if device.type != "cpu" or args.bf16_on_cpu:
-        dtypes.append("bf16")
+    label = label_of(name, args)
     try:
-        opts, weights = model_options(name, args)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            model = get_model(name, **opts)
+        model, weights = build_model(name, args, device)
     except Exception as exc:
-        return [{"model": label_of(name, args), "status": "skipped", "error": one_line(exc)}]
+        return [{"model": label, "status": "skipped", "error": one_line(exc)}]
     z, y, x = args.volume3d
     rng = np.random.default_rng(0)
     volume = rng.normal(40, 300, size=(z, y, x)).astype(np.float32)
     volume[z // 4 : 3 * z // 4, y // 4 : 3 * y // 4, x // 4 : 3 * x // 4] += 400
+    spacing = (1.5, 1.0, 1.0)
 
     def step(*points: Point) -> Interaction:
         return Interaction(prompts=points, user_prompts=points, dof=3 * len(points), seconds=0.0,
@@ -257,52 +272,43 @@ def bench_model_3d(name: str, args: argparse.Namespace, device: Any) -> list[dic
 
     first = step(Point((z // 2, y // 2, x // 2)))
     second = step(Point((z // 2 + 1, y // 2 + 4, x // 2 + 4)))
-    spacing = (1.5, 1.0, 1.0)
-    rows = []
-    try:
-        model.prepare(volume, spacing)
-        for dtype in dtypes:
-            base = {"model": label_of(name, args), "weights": weights, "dtype": dtype}
-            try:
-                if device.type == "cuda":
-                    gc.collect()
-                    torch.cuda.empty_cache()
-                    torch.cuda.reset_peak_memory_stats(device)
-                state: dict[str, Any] = {}
 
-                def one(m: Any = model, state: dict[str, Any] = state) -> None:
-                    m.prepare(volume, spacing)
-                    state["first"] = m.predict(first, None)
-
-                first_ms = median_ms(one, device, dtype, args.repeats, args.warmup)
-
-                def refine(m: Any = model, state: dict[str, Any] = state) -> None:
-                    m.reset()
-                    prev = m.predict(first, None)
-                    sync(device)
-                    t0 = time.perf_counter()
-                    m.predict(second, prev)
-                    sync(device)
-                    state.setdefault("refine", []).append((time.perf_counter() - t0) * 1e3)
-
-                median_ms(refine, device, dtype, args.repeats, args.warmup)
-                refine_ms = statistics.median(state["refine"][args.warmup :])
-                peak = (
-                    torch.cuda.max_memory_allocated(device) / 2**20
-                    if device.type == "cuda"
-                    else None
-                )
-                rows.append({**base, "status": "ok", "first_step_ms": first_ms,
-                             "refine_step_ms": refine_ms, "peak_mem_mib": peak})  # fmt: skip
-            except Exception as exc:
-                if args.verbose:
-                    traceback.print_exc()
-                rows.append({**base, "status": "error", "error": one_line(exc)})
-    finally:
-        del model
-        gc.collect()
+    def measure(dtype: str) -> dict[str, Any]:
         if device.type == "cuda":
-            torch.cuda.empty_cache()
+            free_memory(device)
+            torch.cuda.reset_peak_memory_stats(device)
+
+        def cold() -> None:
+            model.prepare(volume, spacing)
+            model.predict(first, None)
+
+        refine_ms: list[float] = []
+
+        def refine() -> None:
+            model.reset()
+            prev = model.predict(first, None)
+            sync(device)
+            t0 = time.perf_counter()
+            model.predict(second, prev)
+            sync(device)
+            refine_ms.append((time.perf_counter() - t0) * 1e3)
+
+        first_ms = median_ms(cold, device, dtype, args.repeats, args.warmup)
+        median_ms(refine, device, dtype, args.repeats, args.warmup)
+        cuda = device.type == "cuda"
+        return {
+            "first_step_ms": first_ms,
+            "refine_step_ms": statistics.median(refine_ms[args.warmup :]),
+            "peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
+        }
+
+    try:
+        rows = precision_rows(
+            {"model": label, "weights": weights}, dtypes_for(device, args), measure, args
+        )
+    finally:
+        model = None  # released before the GPU cache is emptied
+        free_memory(device)
     return rows
 
 

@@ -93,6 +93,28 @@ class Recipe(Protocol):
     ) -> PrepareReport: ...
 
 
+def is_verified(folder: Path, recipe_version: str) -> bool:
+    """Whether ``folder`` holds a dataset prepared by a recipe of ``recipe_version`` whose files
+    all still have the sha256 recorded in its ``dataset.json``."""
+    import json
+
+    from radioactive.data.cache import sha256_file
+
+    js = folder / "dataset.json"
+    if not js.exists():
+        return False
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))["radioactive"]
+        if meta.get("recipe_version") != recipe_version:
+            return False
+        return all(
+            (folder / rel).is_file() and sha256_file(folder / rel) == digest
+            for rel, digest in meta["files"].items()
+        )
+    except (OSError, KeyError, ValueError, TypeError):
+        return False
+
+
 def recipe_names() -> list[str]:
     return sorted(RECIPES)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from radioactive.data.cache import downloads_dir, sha256_file
 from radioactive.data.case import Case, TargetSpec
-from radioactive.data.recipes import SILENT, PrepareReport, Reporter
+from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
 from radioactive.data.recipes.fetch import (
     Source,
     apt_available,
@@ -275,19 +275,7 @@ class DemoRecipe:
 
     @staticmethod
     def _valid(folder: Path) -> bool:
-        js = folder / "dataset.json"
-        if not js.exists():
-            return False
-        try:
-            meta = json.loads(js.read_text(encoding="utf-8"))["radioactive"]
-            if meta.get("recipe_version") != RECIPE_VERSION:
-                return False
-            return all(
-                (folder / rel).is_file() and sha256_file(folder / rel) == digest
-                for rel, digest in meta["files"].items()
-            )
-        except (OSError, KeyError, ValueError, TypeError):
-            return False
+        return is_verified(folder, RECIPE_VERSION)
 
     def prepare(
         self, cache: Path, reporter: Reporter = SILENT, *, force: bool = False

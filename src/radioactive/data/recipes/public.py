@@ -32,7 +32,7 @@ import numpy as np
 
 from radioactive.data.cache import downloads_dir, sha256_file
 from radioactive.data.case import Case, TargetSpec
-from radioactive.data.recipes import SILENT, PrepareReport, Reporter
+from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
 from radioactive.errors import RadioactiveError, RecipeError
 
 #: Bump when the shared output format changes; every public dataset is then rebuilt.
@@ -207,19 +207,7 @@ class PublicRecipe:
         return self._valid(self.location(cache))
 
     def _valid(self, folder: Path) -> bool:
-        js = folder / "dataset.json"
-        if not js.exists():
-            return False
-        try:
-            meta = json.loads(js.read_text(encoding="utf-8"))["radioactive"]
-            if meta.get("recipe_version") != f"{BASE_VERSION}.{self.version}":
-                return False
-            return all(
-                (folder / rel).is_file() and sha256_file(folder / rel) == digest
-                for rel, digest in meta["files"].items()
-            )
-        except (OSError, KeyError, ValueError, TypeError):
-            return False
+        return is_verified(folder, f"{BASE_VERSION}.{self.version}")
 
     def _missing_error(self, raw: Path, missing: Iterable[SourceFile], given: bool) -> RecipeError:
         lines = [f"  {f.name}" + (f": {f.how}" if f.how else "") for f in missing]
