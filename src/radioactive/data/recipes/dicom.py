@@ -27,7 +27,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.public import PublicRecipe, SourceFile, resample_nearest, same_grid
+from radioactive.data.recipes.public import (
+    CaseWriter,
+    ConvertedCase,
+    PublicRecipe,
+    SourceFile,
+    resample_nearest,
+    same_grid,
+)
 from radioactive.errors import RecipeError
 
 log = logging.getLogger(__name__)
@@ -607,6 +614,40 @@ def scan_order(pair: SegPair) -> tuple[str, str, int, str]:
     return (im.study_date, im.study_time, im.series_number or 0, pair.seg.uid)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One case to convert from a SEG and its image series.
+
+    Attributes:
+        case_id: the case's id.
+        pair: the SEG series and the image series it references.
+        extra: what the case's source records after the fields of
+            :meth:`DicomSegRecipe.source_of` and of :meth:`DicomSegRecipe.label`.
+    """
+
+    case_id: str
+    pair: SegPair
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def first_scans(by_patient: Mapping[str, Sequence[SegPair]]) -> list[Scan]:
+    """One scan per case id: the patient's first in :func:`scan_order` (``by_patient`` as
+    :meth:`DicomSegRecipe.patient_scans` gives it); the SEG series of the others are recorded
+    as ``unused_seg_series``."""
+    kept: dict[str, tuple[SegPair, list[str]]] = {}
+    for pid, ordered in by_patient.items():
+        case_id = case_id_from(pid)
+        for pair in ordered:
+            if case_id in kept:
+                kept[case_id][1].append(pair.seg.uid)
+            else:
+                kept[case_id] = (pair, [])
+    return [
+        Scan(case_id, pair, {"unused_seg_series": unused} if unused else {})
+        for case_id, (pair, unused) in kept.items()
+    ]
+
+
 def seg_file(seg: SeriesInfo) -> Path:
     """The file of a single-file SEG series (the largest when a release splits one)."""
     if seg.n_files == 1:
@@ -639,9 +680,10 @@ class DicomSegRecipe(PublicRecipe):
     Subclasses set ``tcia_collection`` (fetched with the TCIA helpers: every SEG series of the
     collection, then the image series each SEG references) or ``idc_collection`` (fetched with
     idc-index), ``excluded`` (patients the paper's rules leave out, with the reason) and
-    implement :meth:`convert`. The raw folder may have any layout; series are found by their
-    headers. :meth:`missing` reports patients with images but no SEG and SEGs whose image series
-    is absent.
+    implement :meth:`convert`, usually as :meth:`convert_scans` over the cases they choose from
+    :meth:`patient_scans` (or :meth:`convert_first_scans`) with their rules in :meth:`label`. The
+    raw folder may have any layout; series are found by their headers. :meth:`missing` reports
+    patients with images but no SEG and SEGs whose image series is absent.
     """
 
     image_modality: ClassVar[str] = "CT"
@@ -681,6 +723,14 @@ class DicomSegRecipe(PublicRecipe):
             for p in pair_segs(self.scan(raw), self.image_modality)
             if self.wanted(p.seg.patient_id)
         ]
+
+    def patient_scans(self, raw: Path) -> dict[str, list[SegPair]]:
+        """The pairs of :meth:`pairs` by PatientID (in sorted order), each patient's sorted by
+        :func:`scan_order`."""
+        by_patient: dict[str, list[SegPair]] = defaultdict(list)
+        for p in self.pairs(raw):
+            by_patient[p.seg.patient_id].append(p)
+        return {pid: sorted(by_patient[pid], key=scan_order) for pid in sorted(by_patient)}
 
     def missing(self, raw: Path) -> list[SourceFile]:
         where = self._where()
@@ -804,3 +854,73 @@ class DicomSegRecipe(PublicRecipe):
             "segments": {str(s.number): s.label for s in segments},
             **extra,
         }
+
+    def label(
+        self, pair: SegPair, segments: list[Segment]
+    ) -> tuple[np.ndarray, dict[str, Any]] | str:
+        """The label of a pair, a (z, y, x) mask on its image's grid (written as uint8), with
+        what its case records beyond :meth:`source_of`'s fields; or why the pair is dropped.
+
+        Recipes that convert with :meth:`convert_scans` implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement label()")
+
+    def convert_scan(
+        self, scan: Scan, writer: CaseWriter, reporter: Reporter
+    ) -> ConvertedCase | str:
+        """Load a scan, label it with :meth:`label` and write it: the converted case, or why
+        it is dropped."""
+        reporter.step(scan.case_id)
+        try:
+            image, segments = self.load(scan.pair)
+        except RecipeError as exc:
+            return f"unreadable: {exc.problem} ({exc.path})"
+        labelled = self.label(scan.pair, segments)
+        if isinstance(labelled, str):
+            return labelled
+        mask, fields = labelled
+        writer.write(scan.case_id, image, mask.astype(np.uint8))
+        return ConvertedCase(
+            scan.case_id, self.source_of(scan.pair, segments, **fields, **scan.extra)
+        )
+
+    def convert_scans(
+        self,
+        scans: Sequence[Scan],
+        writer: CaseWriter,
+        reporter: Reporter,
+        *,
+        total: int | None = None,
+        dropped: dict[str, str] | None = None,
+    ) -> tuple[list[ConvertedCase], dict[str, str]]:
+        """Convert each scan with :meth:`convert_scan`: the cases written and the dropped ones
+        (added to ``dropped`` when given). ``total`` is the progress count (default: the
+        number of scans)."""
+        reporter.begin(len(scans) if total is None else total)
+        cases: list[ConvertedCase] = []
+        dropped = {} if dropped is None else dropped
+        for scan in scans:
+            out = self.convert_scan(scan, writer, reporter)
+            if isinstance(out, str):
+                dropped[scan.case_id] = out
+            else:
+                cases.append(out)
+        return cases, dropped
+
+    def convert_first_scans(
+        self,
+        raw: Path,
+        writer: CaseWriter,
+        reporter: Reporter,
+        *,
+        dropped: dict[str, str] | None = None,
+    ) -> tuple[list[ConvertedCase], dict[str, str]]:
+        """:meth:`convert_scans` of each patient's first scan (:func:`first_scans`)."""
+        by_patient = self.patient_scans(raw)
+        return self.convert_scans(
+            first_scans(by_patient),
+            writer,
+            reporter,
+            total=sum(len(p) for p in by_patient.values()),
+            dropped=dropped,
+        )

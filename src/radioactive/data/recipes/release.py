@@ -3,7 +3,7 @@
 :class:`Release` lists the files of a source folder, whether extracted or still inside zip
 archives, and hands a reader a filesystem path for each (archive members are extracted one at a
 time into a scratch folder). The file-based recipes (D1 MS FLAIR, D2 HaN-Seg, D3 HNTS-MRG,
-D9 PENGWIN, D10 SegRap) share it.
+D9 PENGWIN, D10 SegRap) derive from :class:`ReleaseRecipe`, which reads their source folder with it.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from radioactive.data.recipes.public import SourceFile
+from radioactive.data.recipes import Reporter
+from radioactive.data.recipes.public import CaseWriter, PublicRecipe, SourceFile
 from radioactive.errors import RecipeError
 
 
@@ -214,3 +215,58 @@ def missing_by_markers(
 
 def to_uint8_mask(arr: np.ndarray) -> np.ndarray:
     return (np.asarray(arr) > 0).astype(np.uint8)
+
+
+def label_like(arr: np.ndarray, reference: Any) -> Any:
+    """``arr`` (SimpleITK's (z, y, x) order) as a uint8 ``SimpleITK.Image`` with the geometry
+    of ``reference``."""
+    import SimpleITK as sitk
+
+    label = sitk.GetImageFromArray(arr.astype(np.uint8))
+    label.CopyInformation(reference)
+    return label
+
+
+_Key = TypeVar("_Key", int, str)
+_Label = TypeVar("_Label")
+
+
+def labelled(
+    images: Mapping[_Key, Entry],
+    labels: Mapping[_Key, _Label],
+    case_id: Callable[[_Key], str],
+    reporter: Reporter,
+    dropped: dict[str, str],
+    no_label: str,
+) -> Iterator[tuple[_Key, str, Entry, _Label]]:
+    """The cases to convert: per key of ``images`` in sorted order, reported as a step, the key,
+    its case id, its image entry and its label; a key without a label is recorded in
+    ``dropped`` with the reason ``no_label`` instead."""
+    reporter.begin(len(images))
+    for key in sorted(images):
+        cid = case_id(key)
+        reporter.step(f"converting {cid}")
+        if key not in labels:
+            dropped[cid] = no_label
+            continue
+        yield key, cid, images[key], labels[key]
+
+
+class ReleaseRecipe(PublicRecipe):
+    """Base of the recipes whose release is files, loose or in zip archives (:class:`Release`).
+
+    A required file counts as present when it lies in the source folder or when a loose file
+    matches its entry in ``markers`` (the user extracted it); ``password_env`` names the
+    environment variable holding the password of encrypted archives.
+    """
+
+    #: required file name -> regular expression matching a file of its extracted copy
+    markers: ClassVar[dict[str, str]] = {}
+    password_env: ClassVar[str | None] = None
+
+    def missing(self, raw: Path) -> list[SourceFile]:
+        return missing_by_markers(raw, self.files, self.markers, self.password_env)
+
+    def release(self, raw: Path, writer: CaseWriter) -> Release:
+        """The release in ``raw``; archive members are extracted next to the staging folder."""
+        return Release(raw, self.password_env, scratch_dir=writer.folder.parent)

@@ -22,15 +22,14 @@ Case ids are the PatientIDs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.dicom import DicomSegRecipe, case_id_from, scan_order, union
-from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
-from radioactive.errors import RecipeError
+from radioactive.data.recipes.dicom import DicomSegRecipe, Segment, SegPair, union
+from radioactive.data.recipes.public import CaseWriter, ConvertResult
 
 #: components smaller than this (in voxels, on the CT grid) are removed (PROTOCOL §7)
 MIN_COMPONENT_VOXELS = 30
@@ -81,47 +80,19 @@ class AdrenalACC(DicomSegRecipe):
     LABELS: ClassVar[dict[str, int]] = {"background": 0, "carcinoma": 1}
 
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
-        pairs = sorted(self.pairs(raw), key=lambda p: (p.seg.patient_id, *scan_order(p)))
-        reporter.begin(len(pairs))
-        cases: list[ConvertedCase] = []
-        dropped: dict[str, str] = {}
-        unused: dict[str, list[str]] = {}
-        for pair in pairs:
-            case_id = case_id_from(pair.seg.patient_id)
-            if case_id in unused:
-                unused[case_id].append(pair.seg.uid)
-                continue
-            unused[case_id] = []
-            reporter.step(case_id)
-            try:
-                image, segments = self.load(pair)
-            except RecipeError as exc:
-                dropped[case_id] = f"unreadable: {exc.problem} ({exc.path})"
-                continue
-            mask = union(segments)
-            if mask is None or not mask.any():
-                dropped[case_id] = f"SEG {pair.seg.uid} holds no tumour voxel"
-                continue
-            kept, removed, n_kept = drop_small_components(mask, MIN_COMPONENT_VOXELS)
-            if not n_kept:
-                dropped[case_id] = (
-                    f"every tumour component is smaller than {MIN_COMPONENT_VOXELS} voxels "
-                    f"({removed} removed)"
-                )
-                continue
-            writer.write(case_id, image, kept.astype(np.uint8))
-            cases.append(
-                ConvertedCase(
-                    case_id,
-                    self.source_of(
-                        pair,
-                        segments,
-                        small_components_removed=removed,
-                        components_kept=n_kept,
-                    ),
-                )
-            )
-        for c in cases:
-            if unused.get(c.case_id):
-                c.source["unused_seg_series"] = unused[c.case_id]
+        cases, dropped = self.convert_first_scans(raw, writer, reporter)
         return ConvertResult(labels=dict(self.LABELS), cases=cases, dropped=dropped)
+
+    def label(
+        self, pair: SegPair, segments: list[Segment]
+    ) -> tuple[np.ndarray, dict[str, Any]] | str:
+        mask = union(segments)
+        if mask is None or not mask.any():
+            return f"SEG {pair.seg.uid} holds no tumour voxel"
+        kept, removed, n_kept = drop_small_components(mask, MIN_COMPONENT_VOXELS)
+        if not n_kept:
+            return (
+                f"every tumour component is smaller than {MIN_COMPONENT_VOXELS} voxels "
+                f"({removed} removed)"
+            )
+        return kept, {"small_components_removed": removed, "components_kept": n_kept}

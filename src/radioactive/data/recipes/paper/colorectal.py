@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.dicom import DicomSegRecipe, case_id_from, scan_order
-from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
-from radioactive.errors import RecipeError
+from radioactive.data.recipes.dicom import DicomSegRecipe, Segment, SegPair, case_id_from
+from radioactive.data.recipes.public import CaseWriter, ConvertResult
 
 _OVERLAP = "tumour segments overlap each other (excluded by the paper's reference)"
 
@@ -88,49 +87,26 @@ class ColorectalLiverMets(DicomSegRecipe):
         for pid, why in EXCLUDED.items():
             if pid in seen:
                 dropped[case_id_from(pid)] = why
-        pairs = sorted(self.pairs(raw), key=lambda p: (p.seg.patient_id, *scan_order(p)))
-        reporter.begin(len(pairs))
-        cases: list[ConvertedCase] = []
-        unused: dict[str, list[str]] = {}
-        for pair in pairs:
-            case_id = case_id_from(pair.seg.patient_id)
-            if case_id in unused:
-                unused[case_id].append(pair.seg.uid)
-                continue
-            unused[case_id] = []
-            reporter.step(case_id)
-            try:
-                image, segments = self.load(pair)
-            except RecipeError as exc:
-                dropped[case_id] = f"unreadable: {exc.problem} ({exc.path})"
-                continue
-            tumours = [s for s in segments if TUMOUR.match(s.label)]
-            if not tumours:
-                dropped[case_id] = (
-                    f"SEG {pair.seg.uid} has no tumour segment "
-                    f"(segments: {[s.label for s in segments]})"
-                )
-                continue
-            count = np.zeros(tumours[0].array().shape, dtype=np.uint16)
-            for t in tumours:
-                count += t.array()
-            if count.max() > 1:
-                dropped[case_id] = (
-                    f"tumour segments overlap each other ({int(np.count_nonzero(count > 1))} "
-                    "voxels claimed by two tumours)"
-                )
-                continue
-            if not count.any():
-                dropped[case_id] = f"SEG {pair.seg.uid}: the tumour segments are empty"
-                continue
-            writer.write(case_id, image, (count > 0).astype(np.uint8))
-            cases.append(
-                ConvertedCase(
-                    case_id,
-                    self.source_of(pair, segments, tumour_segments=[t.label for t in tumours]),
-                )
-            )
-        for c in cases:
-            if unused.get(c.case_id):
-                c.source["unused_seg_series"] = unused[c.case_id]
+        cases, dropped = self.convert_first_scans(raw, writer, reporter, dropped=dropped)
         return ConvertResult(labels=dict(self.LABELS), cases=cases, dropped=dropped)
+
+    def label(
+        self, pair: SegPair, segments: list[Segment]
+    ) -> tuple[np.ndarray, dict[str, Any]] | str:
+        tumours = [s for s in segments if TUMOUR.match(s.label)]
+        if not tumours:
+            return (
+                f"SEG {pair.seg.uid} has no tumour segment "
+                f"(segments: {[s.label for s in segments]})"
+            )
+        count = np.zeros(tumours[0].array().shape, dtype=np.uint16)
+        for t in tumours:
+            count += t.array()
+        if count.max() > 1:
+            return (
+                f"tumour segments overlap each other ({int(np.count_nonzero(count > 1))} "
+                "voxels claimed by two tumours)"
+            )
+        if not count.any():
+            return f"SEG {pair.seg.uid}: the tumour segments are empty"
+        return count > 0, {"tumour_segments": [t.label for t in tumours]}

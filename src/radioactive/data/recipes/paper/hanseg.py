@@ -38,14 +38,8 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.public import (
-    CaseWriter,
-    ConvertedCase,
-    ConvertResult,
-    PublicRecipe,
-    SourceFile,
-)
-from radioactive.data.recipes.release import Entry, Release, missing_by_markers
+from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult, SourceFile
+from radioactive.data.recipes.release import Entry, Release, ReleaseRecipe
 from radioactive.errors import RecipeError
 
 _OAR_NAMES = (
@@ -120,7 +114,7 @@ def register_rigid(
     return transform, float(reg.GetMetricValue())
 
 
-class HaNSeg(PublicRecipe):
+class HaNSeg(ReleaseRecipe):
     """D2 HaN-Seg: 30 organs at risk, CT labels registered onto the T1 MR."""
 
     name = "hanseg"
@@ -154,16 +148,14 @@ class HaNSeg(PublicRecipe):
     )
     #: extracted copies the source folder may hold instead of the archive
     markers: ClassVar[dict[str, str]] = {"HaN-Seg.zip": _MR_RE.pattern}
+    password_env = PASSWORD_ENV
     #: optimizer iterations per resolution level of the CT -> MR registration
     registration_iterations: int = 200
     #: fraction of voxels the metric samples
     registration_sampling: float = 0.05
 
-    def missing(self, raw: Path) -> list[SourceFile]:
-        return missing_by_markers(raw, self.files, self.markers, PASSWORD_ENV)
-
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
-        with Release(raw, PASSWORD_ENV, scratch_dir=writer.folder.parent) as rel:
+        with self.release(raw, writer) as rel:
             cts = {m.group(1): e for e, m in reversed(rel.find(_CT_RE))}
             mrs = {m.group(1): e for e, m in reversed(rel.find(_MR_RE))}
             oars: dict[str, dict[str, Entry]] = {}

@@ -30,21 +30,15 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.public import (
-    CaseWriter,
-    ConvertedCase,
-    ConvertResult,
-    PublicRecipe,
-    SourceFile,
-)
-from radioactive.data.recipes.release import Entry, Release, missing_by_markers
+from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult, SourceFile
+from radioactive.data.recipes.release import Entry, ReleaseRecipe, label_like, labelled
 
 GTVP, GTVN = 1, 2
 _IMG_RE = re.compile(r"(?:^|/)(\d+)/preRT/\1_preRT_T2\.nii\.gz$")
 _MASK_RE = re.compile(r"(?:^|/)(\d+)/preRT/\1_preRT_mask\.nii\.gz$")
 
 
-class HNTSMRG(PublicRecipe):
+class HNTSMRG(ReleaseRecipe):
     """D3 HNTS-MRG 2024: pre-RT T2 MR, GTVp only, cases without GTVp dropped."""
 
     name = "hnts_mrg"
@@ -76,40 +70,36 @@ class HNTSMRG(PublicRecipe):
     )
     markers: ClassVar[dict[str, str]] = {"HNTSMRG24_train.zip": _IMG_RE.pattern}
 
-    def missing(self, raw: Path) -> list[SourceFile]:
-        return missing_by_markers(raw, self.files, self.markers, None)
-
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
         import SimpleITK as sitk
 
-        with Release(raw, scratch_dir=writer.folder.parent) as rel:
+        with self.release(raw, writer) as rel:
             images: dict[int, Entry] = {int(m.group(1)): e for e, m in reversed(rel.find(_IMG_RE))}
             masks: dict[int, Entry] = {int(m.group(1)): e for e, m in reversed(rel.find(_MASK_RE))}
-            reporter.begin(len(images))
             cases: list[ConvertedCase] = []
             dropped: dict[str, str] = {}
-            for pid in sorted(images):
-                case_id = f"hntsmrg_{pid:03d}"
-                reporter.step(f"converting {case_id}")
-                if pid not in masks:
-                    dropped[case_id] = "no pre-RT mask in the release"
-                    continue
-                image = rel.read_image(images[pid])
-                mask = rel.read_image(masks[pid])
+            for pid, case_id, image_entry, mask_entry in labelled(
+                images,
+                masks,
+                lambda pid: f"hntsmrg_{pid:03d}",
+                reporter,
+                dropped,
+                "no pre-RT mask in the release",
+            ):
+                image = rel.read_image(image_entry)
+                mask = rel.read_image(mask_entry)
                 arr = np.asarray(sitk.GetArrayViewFromImage(mask))
                 gtvp = arr == GTVP
                 if not gtvp.any():
                     dropped[case_id] = "no primary tumour (GTVp, label 1) in the pre-RT mask"
                     continue
-                label = sitk.GetImageFromArray(gtvp.astype(np.uint8))
-                label.CopyInformation(mask)
-                writer.write(case_id, image, label)
+                writer.write(case_id, image, label_like(gtvp, mask))
                 cases.append(
                     ConvertedCase(
                         case_id,
                         {
-                            "image": images[pid].where(raw),
-                            "label": masks[pid].where(raw),
+                            "image": image_entry.where(raw),
+                            "label": mask_entry.where(raw),
                             "patient_id": pid,
                             "timepoint": "preRT",
                             "gtvn_voxels_removed": int(np.count_nonzero(arr == GTVN)),

@@ -14,17 +14,22 @@ per patient, named by its PatientID (``<PatientID>_<n>`` when a patient had seve
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.dicom import DicomSegRecipe, SegPair, case_id_from, scan_order, union
-from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
-from radioactive.errors import RecipeError
+from radioactive.data.recipes.dicom import (
+    DicomSegRecipe,
+    Scan,
+    Segment,
+    SegPair,
+    case_id_from,
+    union,
+)
+from radioactive.data.recipes.public import CaseWriter, ConvertResult
 
 
 class LNQ(DicomSegRecipe):
@@ -55,27 +60,18 @@ class LNQ(DicomSegRecipe):
     LABELS: ClassVar[dict[str, int]] = {"background": 0, "lymph_node": 1}
 
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
-        pairs = self.pairs(raw)
-        by_patient: dict[str, list[SegPair]] = defaultdict(list)
-        for p in pairs:
-            by_patient[p.seg.patient_id].append(p)
-        reporter.begin(len(pairs))
-        cases: list[ConvertedCase] = []
-        dropped: dict[str, str] = {}
-        for pid in sorted(by_patient):
-            ordered = sorted(by_patient[pid], key=scan_order)
-            for n, pair in enumerate(ordered, start=1):
-                case_id = case_id_from(pid) if len(ordered) == 1 else f"{case_id_from(pid)}_{n}"
-                reporter.step(case_id)
-                try:
-                    image, segments = self.load(pair)
-                except RecipeError as exc:
-                    dropped[case_id] = f"unreadable: {exc.problem} ({exc.path})"
-                    continue
-                mask = union(segments)
-                if mask is None or not mask.any():
-                    dropped[case_id] = f"SEG {pair.seg.uid} holds no lymph-node voxel"
-                    continue
-                writer.write(case_id, image, mask.astype(np.uint8))
-                cases.append(ConvertedCase(case_id, self.source_of(pair, segments)))
+        scans = [
+            Scan(case_id_from(pid) if len(ordered) == 1 else f"{case_id_from(pid)}_{n}", pair)
+            for pid, ordered in self.patient_scans(raw).items()
+            for n, pair in enumerate(ordered, start=1)
+        ]
+        cases, dropped = self.convert_scans(scans, writer, reporter)
         return ConvertResult(labels=dict(self.LABELS), cases=cases, dropped=dropped)
+
+    def label(
+        self, pair: SegPair, segments: list[Segment]
+    ) -> tuple[np.ndarray, dict[str, Any]] | str:
+        mask = union(segments)
+        if mask is None or not mask.any():
+            return f"SEG {pair.seg.uid} holds no lymph-node voxel"
+        return mask, {}

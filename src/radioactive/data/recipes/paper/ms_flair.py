@@ -43,14 +43,14 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.public import (
-    CaseWriter,
-    ConvertedCase,
-    ConvertResult,
-    PublicRecipe,
-    SourceFile,
+from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult, SourceFile
+from radioactive.data.recipes.release import (
+    Entry,
+    Release,
+    ReleaseRecipe,
+    labelled,
+    to_uint8_mask,
 )
-from radioactive.data.recipes.release import Entry, Release, to_uint8_mask
 from radioactive.errors import RecipeError
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ _HOW = (
 )
 
 
-class MSFlair(PublicRecipe):
+class MSFlair(ReleaseRecipe):
     """D1 MS FLAIR: lesion instances, slice spacing from the release's metadata workbook."""
 
     name = "ms_flair"
@@ -213,7 +213,7 @@ class MSFlair(PublicRecipe):
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
         import SimpleITK as sitk
 
-        with Release(raw, scratch_dir=writer.folder.parent) as rel:
+        with self.release(raw, writer) as rel:
             sheets = rel.find(_SHEET_RE)
             sheets.sort(key=lambda em: (not em[0].name.lower().endswith(".xlsx"), em[0].path))
             sheet = sheets[0][0]
@@ -228,22 +228,23 @@ class MSFlair(PublicRecipe):
             for e, m in rel.find(_SEG_RE):
                 if m.group(1) == m.group(2):
                     segs.setdefault(int(m.group(1)), e)
-            reporter.begin(len(flairs))
             cases: list[ConvertedCase] = []
             dropped: dict[str, str] = {}
-            for pid in sorted(flairs):
-                case_id = f"ms_{pid:03d}"
-                reporter.step(f"converting {case_id}")
-                if pid not in segs:
-                    dropped[case_id] = "no lesion mask (<n>-LesionSeg-Flair.nii) in the release"
-                    continue
+            for pid, case_id, flair_entry, seg_entry in labelled(
+                flairs,
+                segs,
+                lambda pid: f"ms_{pid:03d}",
+                reporter,
+                dropped,
+                "no lesion mask (<n>-LesionSeg-Flair.nii) in the release",
+            ):
                 if pid not in spacing:
                     dropped[case_id] = (
                         f"no FLAIR 'Spacing Between Slices' for ID {pid} in the metadata sheet"
                     )
                     continue
-                image = rel.read_image(flairs[pid])
-                label = rel.read_image(segs[pid])
+                image = rel.read_image(flair_entry)
+                label = rel.read_image(seg_entry)
                 if image.GetDimension() != 3 or image.GetSize() != label.GetSize():
                     raise RecipeError(
                         f"patient {pid}: FLAIR {image.GetSize()} and lesion mask "
@@ -260,8 +261,8 @@ class MSFlair(PublicRecipe):
                     ConvertedCase(
                         case_id,
                         {
-                            "image": flairs[pid].where(raw),
-                            "label": segs[pid].where(raw),
+                            "image": flair_entry.where(raw),
+                            "label": seg_entry.where(raw),
                             "patient_id": pid,
                             "header_spacing_xyz": [round(s, 6) for s in header_spacing],
                             "sheet_spacing_between_slices": spacing[pid],

@@ -33,14 +33,8 @@ import numpy as np
 
 from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
-from radioactive.data.recipes.public import (
-    CaseWriter,
-    ConvertedCase,
-    ConvertResult,
-    PublicRecipe,
-    SourceFile,
-)
-from radioactive.data.recipes.release import Entry, Release, missing_by_markers
+from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult, SourceFile
+from radioactive.data.recipes.release import Entry, ReleaseRecipe, label_like, labelled
 from radioactive.errors import RecipeError
 
 #: bone -> (first, last) source value of its fragments
@@ -62,7 +56,7 @@ def fragment_of(value: int) -> dict[str, Any]:
     return {"bone": "unknown", "fragment": None}
 
 
-class PENGWIN(PublicRecipe):
+class PENGWIN(ReleaseRecipe):
     """D9 PENGWIN task 1: pelvic fragments renumbered 1..n per case, one instance per value."""
 
     name = "pengwin"
@@ -114,9 +108,6 @@ class PENGWIN(PublicRecipe):
         "PENGWIN_CT_train_labels.zip": r"(?i)label.*\.mha$",
     }
 
-    def missing(self, raw: Path) -> list[SourceFile]:
-        return missing_by_markers(raw, self.files, self.markers, None)
-
     @staticmethod
     def _is_label(raw: Path, entry: Entry) -> bool:
         return bool(_LABEL_HINT.search(entry.where(raw)))
@@ -124,27 +115,28 @@ class PENGWIN(PublicRecipe):
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
         import SimpleITK as sitk
 
-        with Release(raw, scratch_dir=writer.folder.parent) as rel:
+        with self.release(raw, writer) as rel:
             images: dict[str, Entry] = {}
             labels: dict[str, Entry] = {}
             for e, m in rel.find(_MHA_RE):
                 (labels if self._is_label(raw, e) else images).setdefault(m.group(1), e)
-            reporter.begin(len(images))
             cases: list[ConvertedCase] = []
             dropped: dict[str, str] = {}
             most = 0
-            for stem in sorted(images):
-                case_id = f"pengwin_{stem}"
-                reporter.step(f"converting {case_id}")
-                if stem not in labels:
-                    dropped[case_id] = "no label map of that name in the labels archive"
-                    continue
-                image = rel.read_image(images[stem])
-                source = rel.read_image(labels[stem])
+            for _, case_id, image_entry, label_entry in labelled(
+                images,
+                labels,
+                lambda stem: f"pengwin_{stem}",
+                reporter,
+                dropped,
+                "no label map of that name in the labels archive",
+            ):
+                image = rel.read_image(image_entry)
+                source = rel.read_image(label_entry)
                 arr = np.asarray(sitk.GetArrayViewFromImage(source))
                 if arr.size and (arr.min() < 0 or not np.all(np.mod(arr, 1) == 0)):
                     raise RecipeError(
-                        f"{labels[stem].where(raw)} holds values that are not fragment numbers",
+                        f"{label_entry.where(raw)} holds values that are not fragment numbers",
                         path=raw,
                         fix="check that the labels archive is the release's",
                     )
@@ -157,16 +149,14 @@ class PENGWIN(PublicRecipe):
                 for new, old in enumerate(values, start=1):
                     lut[old] = new
                     mapping[str(new)] = {"source_value": old, **fragment_of(old)}
-                renumbered = sitk.GetImageFromArray(lut[arr.astype(np.int64)])
-                renumbered.CopyInformation(source)
-                writer.write(case_id, image, renumbered)
+                writer.write(case_id, image, label_like(lut[arr.astype(np.int64)], source))
                 most = max(most, len(values))
                 cases.append(
                     ConvertedCase(
                         case_id,
                         {
-                            "image": images[stem].where(raw),
-                            "label": labels[stem].where(raw),
+                            "image": image_entry.where(raw),
+                            "label": label_entry.where(raw),
                             "fragments": mapping,
                         },
                     )

@@ -28,9 +28,8 @@ date and time (1: test, 2: retest where both exist).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,14 +37,13 @@ from radioactive.data.case import TargetSpec
 from radioactive.data.recipes import Reporter
 from radioactive.data.recipes.dicom import (
     DicomSegRecipe,
+    Scan,
     Segment,
     SegPair,
     case_id_from,
-    scan_order,
     union,
 )
-from radioactive.data.recipes.public import CaseWriter, ConvertedCase, ConvertResult
-from radioactive.errors import RecipeError
+from radioactive.data.recipes.public import CaseWriter, ConvertResult
 
 _MANUAL = re.compile(r"(^|[^a-z])(man|manual)([^a-z]|$)", re.IGNORECASE)
 _AUTO = re.compile(r"auto", re.IGNORECASE)
@@ -98,38 +96,22 @@ class RiderLungCT(DicomSegRecipe):
     LABELS: ClassVar[dict[str, int]] = {"background": 0, "lesion": 1}
 
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
-        pairs = self.pairs(raw)
-        by_patient: dict[str, list[SegPair]] = defaultdict(list)
-        for p in pairs:
-            by_patient[p.seg.patient_id].append(p)
-        reporter.begin(len(pairs))
-        cases: list[ConvertedCase] = []
-        dropped: dict[str, str] = {}
-        for pid in sorted(by_patient):
-            ordered = sorted(by_patient[pid], key=scan_order)
-            for n, pair in enumerate(ordered, start=1):
-                case_id = f"{case_id_from(pid)}_{n}"
-                reporter.step(case_id)
-                try:
-                    image, segments = self.load(pair)
-                except RecipeError as exc:
-                    dropped[case_id] = f"unreadable: {exc.problem} ({exc.path})"
-                    continue
-                chosen = manual_segments(segments)
-                mask = union(chosen)
-                if mask is None or not mask.any():
-                    dropped[case_id] = (
-                        "no manual tumour delineation in SEG "
-                        f"{pair.seg.uid} (segments: {[s.label for s in segments]})"
-                    )
-                    continue
-                writer.write(case_id, image, mask.astype(np.uint8))
-                cases.append(
-                    ConvertedCase(
-                        case_id,
-                        self.source_of(
-                            pair, segments, used_segments=[s.label for s in chosen], scan_index=n
-                        ),
-                    )
-                )
+        scans = [
+            Scan(f"{case_id_from(pid)}_{n}", pair, {"scan_index": n})
+            for pid, ordered in self.patient_scans(raw).items()
+            for n, pair in enumerate(ordered, start=1)
+        ]
+        cases, dropped = self.convert_scans(scans, writer, reporter)
         return ConvertResult(labels=dict(self.LABELS), cases=cases, dropped=dropped)
+
+    def label(
+        self, pair: SegPair, segments: list[Segment]
+    ) -> tuple[np.ndarray, dict[str, Any]] | str:
+        chosen = manual_segments(segments)
+        mask = union(chosen)
+        if mask is None or not mask.any():
+            return (
+                "no manual tumour delineation in SEG "
+                f"{pair.seg.uid} (segments: {[s.label for s in segments]})"
+            )
+        return mask, {"used_segments": [s.label for s in chosen]}

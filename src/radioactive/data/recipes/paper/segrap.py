@@ -47,12 +47,17 @@ from radioactive.data.recipes.public import (
     CaseWriter,
     ConvertedCase,
     ConvertResult,
-    PublicRecipe,
     SourceFile,
     resample_nearest,
     same_grid,
 )
-from radioactive.data.recipes.release import Entry, Release, missing_by_markers
+from radioactive.data.recipes.release import (
+    Entry,
+    Release,
+    ReleaseRecipe,
+    label_like,
+    labelled,
+)
 
 _OAR_NAMES = (
     "Brain", "BrainStem", "Chiasm", "TemporalLobe_L", "TemporalLobe_R", "Hippocampus_L",
@@ -123,9 +128,7 @@ def overlap_groups(flat: dict[str, np.ndarray]) -> list[list[str]]:
 def _write_label(writer: CaseWriter, case_id: str, image: Any, arr: np.ndarray) -> None:
     import SimpleITK as sitk
 
-    label = sitk.GetImageFromArray(arr.astype(np.uint8))
-    label.CopyInformation(image)
-    sitk.WriteImage(label, str(writer.label_path(case_id)), True)
+    sitk.WriteImage(label_like(arr, image), str(writer.label_path(case_id)), True)
 
 
 def _share_image(src: Path, dest: Path) -> str:
@@ -137,7 +140,7 @@ def _share_image(src: Path, dest: Path) -> str:
         return "copy"
 
 
-class SegRap(PublicRecipe):
+class SegRap(ReleaseRecipe):
     """D10 SegRap2023: 45 overlapping organs, one case per group of non-overlapping organs."""
 
     name = "segrap"
@@ -171,12 +174,10 @@ class SegRap(PublicRecipe):
         ),
     )
     markers: ClassVar[dict[str, str]] = {TRAINING_ZIP: _IMG_RE.pattern}
-
-    def missing(self, raw: Path) -> list[SourceFile]:
-        return missing_by_markers(raw, self.files, self.markers, PASSWORD_ENV)
+    password_env = PASSWORD_ENV
 
     def convert(self, raw: Path, writer: CaseWriter, reporter: Reporter) -> ConvertResult:
-        with Release(raw, PASSWORD_ENV, scratch_dir=writer.folder.parent) as rel:
+        with self.release(raw, writer) as rel:
             images = {
                 m.group(1): e
                 for e, m in reversed(rel.find(_IMG_RE))
@@ -190,18 +191,19 @@ class SegRap(PublicRecipe):
                     continue
                 bucket = updated if "Update_Labels" in e.where(raw) else organs
                 bucket.setdefault(patient, {})[organ] = e
-            reporter.begin(len(images))
             cases: list[ConvertedCase] = []
             dropped: dict[str, str] = {}
-            for patient in sorted(images):
-                reporter.step(f"converting {patient}")
-                chosen = updated.get(patient) or organs.get(patient)
-                if not chosen:
-                    dropped[patient] = "no organ mask in the release"
-                    continue
+            for patient, _, image_entry, chosen in labelled(
+                images,
+                {**organs, **updated},
+                str,
+                reporter,
+                dropped,
+                "no organ mask in the release",
+            ):
                 origin = "updated task 1 labels" if patient in updated else "training set"
                 cases.extend(
-                    self._convert_patient(rel, patient, images[patient], chosen, origin, writer)
+                    self._convert_patient(rel, patient, image_entry, chosen, origin, writer)
                 )
         return ConvertResult(labels={"background": 0, **OARS}, cases=cases, dropped=dropped)
 
