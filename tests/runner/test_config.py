@@ -493,3 +493,16 @@ def test_validate_missing_checkpoint_is_a_warning(tmp_path: Path) -> None:
     own = _grid(tmp_path, models=[{"name": "mobilesam", "options": {"checkpoint": "/no/x.pt"}}])
     (ck,) = validate(own).checkpoints
     assert ck.status == "missing" and "/no/x.pt" in (ck.warning or "")
+
+
+def test_validate_folder_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "nnInteractive_v1.0"
+    folder.mkdir()
+    cfg = _grid(
+        tmp_path, models=[{"name": "nninteractive", "options": {"checkpoint": str(folder)}}]
+    )
+    (ck,) = validate(cfg).checkpoints
+    assert ck.status == "present"
+    gone = _grid(tmp_path, models=[{"name": "nninteractive", "options": {"checkpoint": "/no/d"}}])
+    (ck,) = validate(gone).checkpoints
+    assert ck.status == "missing" and "checkpoint folder /no/d" in (ck.warning or "")

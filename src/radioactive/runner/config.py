@@ -820,13 +820,19 @@ def _checkpoint(
     status = str(info["checkpoint_status"])
     own = model.options.get("checkpoint")
     if own is not None:
-        exists = Path(str(own)).expanduser().is_file()
-        if exists:
+        from radioactive.models import backend_class
+        from radioactive.models.checkpoints import CHECKPOINTS
+
+        entry = CHECKPOINTS.get(getattr(backend_class(model.name), "checkpoint_name", model.name))
+        folder = entry is not None and entry.folder  # a trained-model directory, not a file
+        path = Path(str(own)).expanduser()
+        if path.is_dir() if folder else path.is_file():
             return CheckpointCheck(label, "present")
         return CheckpointCheck(
             label,
             "missing",
-            warning=f"{label}: the checkpoint file {own} does not exist.",
+            warning=f"{label}: the checkpoint {'folder' if folder else 'file'} {own} does not "
+            "exist.",
             fix="check the `checkpoint` option of the model, or remove it to use the registry's",
         )
     fetch = f"radioactive models fetch {model.name}" + (
