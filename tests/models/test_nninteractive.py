@@ -324,3 +324,46 @@ def test_fetch_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Monke
         fetch_checkpoint("nninteractive_v1.0", tmp_path)
     models = checkpoint_path("nninteractive_v1.0", tmp_path).parent
     assert not any(models.iterdir())  # no half-written folder left behind
+
+
+def test_runs_in_an_experiment(folder: Path, tmp_path: Path) -> None:
+    """nnInteractive through the runner: a static 3D prompter and corrective clicks, stored."""
+    import duckdb
+
+    from radioactive.runner.config import load_config
+    from radioactive.runner.run import run_experiment
+    from tests.conftest import write_nifti
+
+    root = tmp_path / "Dataset999_Cube"
+    rng = np.random.default_rng(1)
+    image = rng.normal(0.0, 20.0, size=(50, 40, 30)).astype(np.float32)  # file order (x, y, z)
+    label = np.zeros(image.shape, dtype=np.uint8)
+    label[20:30, 15:25, 10:20] = 1
+    image[label > 0] += 300.0
+    write_nifti(root / "imagesTr" / "cube_0000.nii.gz", image)
+    write_nifti(root / "labelsTr" / "cube.nii.gz", label)
+    dataset = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "cube": 1},
+               "numTraining": 1, "file_ending": ".nii.gz"}  # fmt: skip
+    (root / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+    cfg = tmp_path / "nni.yaml"
+    cfg.write_text(
+        f"""
+name: nni
+datasets:
+  - name: {root}
+models:
+  - name: nninteractive
+    options: {{checkpoint: {folder}, device: cpu, do_autozoom: false, threads: 1}}
+prompters: [points_3d]
+interactive:
+  - {{prompter: points_3d, user: center_of_largest_error, steps: 2}}
+seeds: [0]
+""",
+        encoding="utf-8",
+    )
+    report = run_experiment(load_config(cfg), tmp_path / "out")
+    assert report.units_failed == 0 and report.units_written == 2, report.errors
+    con = duckdb.connect(str(tmp_path / "out" / "results.duckdb"), read_only=True)
+    rows = con.sql("SELECT step, dice FROM steps ORDER BY unit_id, step").fetchall()
+    assert sorted(r[0] for r in rows) == [0, 0, 1, 2]
+    assert all(0.0 < r[1] < 1.0 for r in rows)  # a patch-shaped prediction over the cube
