@@ -166,8 +166,6 @@ class SAM2Backend(SamFamilyBackend):
         multimask: str = "auto",
         weights: str = "pretrained",
     ):
-        from radioactive.models._torch import quiet_imports
-
         _check(variant, version)
         self.variant = variant
         self.version = version
@@ -177,15 +175,8 @@ class SAM2Backend(SamFamilyBackend):
         self.card = card_for(
             type(self).card, self.checkpoint_name, f"{self.checkpoint_name}.pt", path is None
         )
-        with quiet_imports():
-            from sam2.build_sam import build_sam2
-
         config = self.config
-
-        def builder(checkpoint: Any = None) -> Any:
-            return build_sam2(config, ckpt_path=checkpoint, device="cpu", mode="eval")
-
-        net = build_net(builder)
+        net = build_net(lambda checkpoint=None: self.build_sam2(config, checkpoint))
         super().__init__(
             net, SAM2Resize(int(net.image_size)), weights_path=path, device=device,
             intensity=intensity, multimask=multimask,
@@ -196,6 +187,15 @@ class SAM2Backend(SamFamilyBackend):
         torch = self._torch
         self.pixel_mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.pixel_std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def build_sam2(self, config: str, checkpoint: Any) -> Any:
+        """The upstream ``SAM2Base`` module of ``config`` (subclasses build another predictor)."""
+        from radioactive.models._torch import quiet_imports
+
+        with quiet_imports():
+            from sam2.build_sam import build_sam2
+
+        return build_sam2(config, ckpt_path=checkpoint, device="cpu", mode="eval")
 
     # -- input contract --------------------------------------------------------------------------
 

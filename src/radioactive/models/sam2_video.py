@@ -67,15 +67,7 @@ from radioactive.models.base import (
     StepTimings,
     check_supported,
 )
-from radioactive.models.sam import SamFamilyBackend, build_net, card_for, resolve_weights
-from radioactive.models.sam2 import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SAM2Backend,
-    SAM2Resize,
-    checkpoint_name,
-    config_name,
-)
+from radioactive.models.sam2 import SAM2Backend
 from radioactive.models.slicewise import prompts_by_slice, slice_prompts
 from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, Scribble, ZLimit
 
@@ -233,45 +225,31 @@ class SAM2VideoModel(SAM2Backend):
         weights: str = "pretrained",
         fill_hole_area: int = 0,
     ):
-        from radioactive.models._torch import quiet_imports
-
-        self.checkpoint_name = checkpoint_name(variant, version)  # checks both
         if int(fill_hole_area) < 0:
             raise ValueError(f"fill_hole_area must be >= 0, got {fill_hole_area!r}")
-        self.variant = variant
-        self.version = version
-        self.config = config_name(variant, version)
-        path = resolve_weights(self.checkpoint_name, weights, cache, checkpoint)
-        self.card = card_for(
-            type(self).card, self.checkpoint_name, f"{self.checkpoint_name}.pt", path is None
-        )
-        with quiet_imports():
-            from sam2.build_sam import build_sam2_video_predictor
-
-        config = self.config
-
-        def builder(checkpoint: Any = None) -> Any:
-            return build_sam2_video_predictor(
-                config, ckpt_path=checkpoint, device="cpu", mode="eval",
-                hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
-            )  # fmt: skip
-
-        net = build_net(builder)
-        net.fill_hole_area = int(fill_hole_area)
-        size = int(net.image_size)
-        SamFamilyBackend.__init__(
-            self, net, SAM2Resize(size), weights_path=path, device=device, intensity=intensity,
+        super().__init__(
+            variant=variant, version=version, checkpoint=checkpoint, cache=cache, device=device,
+            intensity=intensity, weights=weights,
         )  # fmt: skip
-        self.feat_sizes = [(size // 4 // 2**k, size // 4 // 2**k) for k in range(3)]
-        torch = self._torch
-        self.pixel_mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self.pixel_std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self.net.fill_hole_area = int(fill_hole_area)
         self.frames: VolumeFrames | None = None
         self.state: dict[str, Any] | None = None
         self._prompts: list[Prompt] = []
         self._bounds: list[ZLimit] = []
         self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
         self.totals = StepTimings()
+
+    def build_sam2(self, config: str, checkpoint: Any) -> Any:
+        """Upstream's video predictor, which keeps a corrected slice as a conditioning frame."""
+        from radioactive.models._torch import quiet_imports
+
+        with quiet_imports():
+            from sam2.build_sam import build_sam2_video_predictor
+
+        return build_sam2_video_predictor(
+            config, ckpt_path=checkpoint, device="cpu", mode="eval",
+            hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
+        )  # fmt: skip
 
     # -- the Model protocol --------------------------------------------------------------------
 
