@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from radioactive.data.cache import cache_dir, downloads_dir, sha256_file
+from radioactive.data.cache import cache_dir, downloads_dir, sha256_file, staged_dir
 from radioactive.data.recipes import fetch
 from radioactive.data.recipes.fetch import Source
 from radioactive.errors import RecipeError
@@ -345,7 +345,6 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
 def _fetch_folder(ckpt: Checkpoint, final: Path) -> Path:
     """Download a folder checkpoint with its fetcher into a staging folder, check it, move it."""
     import importlib
-    import shutil
 
     if ckpt.fetcher is None:
         raise CheckpointError(
@@ -355,8 +354,7 @@ def _fetch_folder(ckpt: Checkpoint, final: Path) -> Path:
         )
     module, func = ckpt.fetcher.split(":")
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{ckpt.filename}.", suffix=".part"))
-    try:
+    with staged_dir(final, prefix=f".{ckpt.filename}.", suffix=".part") as staging:
         getattr(importlib.import_module(module), func)(ckpt.name, staging)
         if _file_status(staging, ckpt) != "present":
             lacking = [p for p in ckpt.required if not any(staging.glob(p))]
@@ -365,12 +363,6 @@ def _fetch_folder(ckpt: Checkpoint, final: Path) -> Path:
                 path=final,
                 fix=f"run `radioactive models fetch {ckpt.name}` again; {ckpt.how}",
             )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log.info("checkpoint %s fetched to %s", ckpt.name, final)
     return final
 

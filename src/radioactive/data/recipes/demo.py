@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from radioactive.data.cache import downloads_dir, sha256_file
+from radioactive.data.cache import downloads_dir, file_checksums, sha256_file, staged_dir
 from radioactive.data.case import Case, TargetSpec
 from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
 from radioactive.data.recipes.fetch import (
@@ -327,8 +326,7 @@ class DemoRecipe:
         )
 
     def _build(self, d: DemoDataset, root: Path, archive: Path, reporter: Reporter) -> None:
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{d.folder}-", dir=root))
-        try:
+        with staged_dir(root / d.folder, prefix=f".staging-{d.folder}-") as staging:
             raw = staging / ".raw"
 
             def raw_file(c: DemoCase, role: str) -> Path:
@@ -378,13 +376,6 @@ class DemoRecipe:
                     ) from exc
             shutil.rmtree(raw)
             self._write_dataset_json(d, staging, archive, cases_meta)
-            final = root / d.folder
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _labels(d: DemoDataset) -> dict[str, int]:
@@ -411,11 +402,7 @@ class DemoRecipe:
     ) -> None:
         src = SOURCES[d.source]
         version = src.version or deb_version(archive)
-        files = {
-            str(p.relative_to(folder)): sha256_file(p)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "dataset.json"
-        }
+        files = file_checksums(folder)
         doc = {
             "name": d.name,
             "description": d.description,

@@ -19,9 +19,7 @@ Prepared datasets live in ``<cache>/datasets/<folder>`` (nnU-Net raw layout).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from radioactive.data.cache import downloads_dir, sha256_file
+from radioactive.data.cache import downloads_dir, file_checksums, sha256_file, staged_dir
 from radioactive.data.case import Case, TargetSpec
 from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
 from radioactive.errors import RadioactiveError, RecipeError
@@ -254,8 +252,7 @@ class PublicRecipe:
         final.parent.mkdir(parents=True, exist_ok=True)
         for stale in final.parent.glob(f".staging-{self.folder}-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{self.folder}-", dir=final.parent))
-        try:
+        with staged_dir(final, prefix=f".staging-{self.folder}-") as staging:
             result = self.convert(raw, CaseWriter(staging), reporter)
             if not result.cases:
                 raise RecipeError(
@@ -265,12 +262,6 @@ class PublicRecipe:
                 )
             cases_meta = self._check_cases(staging, result)
             self._write_dataset_json(staging, raw, result, cases_meta)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         report.built.append(self.folder)
         report.seconds = time.perf_counter() - t0
         return report
@@ -318,11 +309,7 @@ class PublicRecipe:
         result: ConvertResult,
         cases: Mapping[str, dict[str, Any]],
     ) -> None:
-        files = {
-            str(p.relative_to(folder)): sha256_file(p)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "dataset.json"
-        }
+        files = file_checksums(folder)
         doc = {
             "name": self.folder.split("_", 1)[-1],
             "description": self.description,
