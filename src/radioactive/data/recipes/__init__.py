@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from radioactive.errors import DatasetError
 
@@ -91,6 +91,26 @@ class Recipe(Protocol):
     def prepare(
         self, cache: Path, reporter: Reporter = SILENT, *, force: bool = False
     ) -> PrepareReport: ...
+
+
+def case_record(case: Any, recipe: str, path: Path | None = None) -> dict[str, Any]:
+    """Shape, spacing and target names of a converted :class:`~radioactive.data.Case`, for its
+    ``dataset.json`` entry. Reading them loads the case: one that does not load is a bug of the
+    recipe, said so with ``path`` (its source)."""
+    from radioactive.errors import RadioactiveError, RecipeError
+
+    try:
+        return {
+            "shape_zyx": list(case.image.shape),
+            "spacing_mm_zyx": [round(s, 6) for s in case.image.spacing_mm],
+            "targets": [t.name for t in case.targets],
+        }
+    except RadioactiveError as exc:
+        raise RecipeError(
+            f"converted case {case.case_id} does not load: {exc}",
+            path=path,
+            fix=f"report this as a bug of the {recipe} recipe",
+        ) from exc
 
 
 def is_verified(folder: Path, recipe_version: str) -> bool:

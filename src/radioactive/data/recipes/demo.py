@@ -31,7 +31,13 @@ import numpy as np
 
 from radioactive.data.cache import downloads_dir, file_checksums, sha256_file, staged_dir
 from radioactive.data.case import Case, TargetSpec
-from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
+from radioactive.data.recipes import (
+    SILENT,
+    PrepareReport,
+    Reporter,
+    case_record,
+    is_verified,
+)
 from radioactive.data.recipes.fetch import (
     Source,
     apt_available,
@@ -40,7 +46,7 @@ from radioactive.data.recipes.fetch import (
     fetch_pypi,
     read_members,
 )
-from radioactive.errors import RadioactiveError, RecipeError
+from radioactive.errors import RecipeError
 
 log = logging.getLogger(__name__)
 
@@ -359,21 +365,12 @@ class DemoRecipe:
                     shutil.copyfile(img_src, img_out)
                     _remap_nifti(lab_src, lab_out, lut)
                 case = Case(c.case_id, img_out, lab_out, labels=self._labels(d), spec=d.targets)
-                try:
-                    cases_meta[c.case_id] = {
-                        "source_image": c.image,
-                        "source_label": c.label,
-                        "shape_zyx": list(case.image.shape),
-                        "spacing_mm_zyx": [round(s, 6) for s in case.image.spacing_mm],
-                        "targets": [t.name for t in case.targets],
-                        **({"note": c.note} if c.note else {}),
-                    }
-                except RadioactiveError as exc:
-                    raise RecipeError(
-                        f"converted case {c.case_id} does not load: {exc}",
-                        path=archive,
-                        fix="report this as a bug of the demo recipe",
-                    ) from exc
+                cases_meta[c.case_id] = {
+                    "source_image": c.image,
+                    "source_label": c.label,
+                    **case_record(case, self.name, archive),
+                    **({"note": c.note} if c.note else {}),
+                }
             shutil.rmtree(raw)
             self._write_dataset_json(d, staging, archive, cases_meta)
 

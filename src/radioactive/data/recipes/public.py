@@ -30,8 +30,14 @@ import numpy as np
 
 from radioactive.data.cache import downloads_dir, file_checksums, sha256_file, staged_dir
 from radioactive.data.case import Case, TargetSpec
-from radioactive.data.recipes import SILENT, PrepareReport, Reporter, is_verified
-from radioactive.errors import RadioactiveError, RecipeError
+from radioactive.data.recipes import (
+    SILENT,
+    PrepareReport,
+    Reporter,
+    case_record,
+    is_verified,
+)
+from radioactive.errors import RecipeError
 
 #: Bump when the shared output format changes; every public dataset is then rebuilt.
 BASE_VERSION = "1"
@@ -277,18 +283,7 @@ class PublicRecipe:
                 labels=result.labels,
                 spec=self.targets,
             )
-            try:
-                out[c.case_id] = {
-                    **c.source,
-                    "shape_zyx": list(case.image.shape),
-                    "spacing_mm_zyx": [round(s, 6) for s in case.image.spacing_mm],
-                    "targets": [t.name for t in case.targets],
-                }
-            except RadioactiveError as exc:
-                raise RecipeError(
-                    f"converted case {c.case_id} does not load: {exc}",
-                    fix=f"report this as a bug of the {self.name} recipe",
-                ) from exc
+            out[c.case_id] = {**c.source, **case_record(case, self.name)}
         return out
 
     def _source_record(self, raw: Path) -> list[dict[str, Any]]:
