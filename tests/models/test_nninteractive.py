@@ -229,6 +229,15 @@ def test_unsupported_prompt_fails_before_any_compute(model: NNInteractiveModel) 
     assert spy.calls == []
 
 
+def test_prompt_outside_the_volume_is_refused(model: NNInteractiveModel) -> None:
+    spy = Spy(model.session, "add_point_interaction")
+    with pytest.raises(ValueError, match="outside the volume"):
+        model.predict(interaction(Point((30, 5, 5))), None)
+    with pytest.raises(ValueError, match="outside the volume"):
+        model.predict(interaction(Box2D(-1, (1, 1), (4, 4))), None)
+    assert spy.calls == []
+
+
 def test_prompts_accumulate_and_reset_forgets_them(model: NNInteractiveModel) -> None:
     first = model.predict(interaction(Point((5, 10, 10))), None)
     second = model.predict(interaction(Point((25, 30, 40))), first)

@@ -264,6 +264,13 @@ class NNInteractiveModel:
     def _add(self, prompt: Any, run: bool) -> None:
         s = self.session
         assert self.image_shape is not None
+        shape = np.asarray(self.image_shape)
+        if isinstance(prompt, Point) and not np.all(
+            (0 <= np.asarray(prompt.zyx)) & (np.asarray(prompt.zyx) < shape)
+        ):
+            raise ValueError(f"{prompt} lies outside the volume {self.image_shape}")
+        if isinstance(prompt, (Box2D, Lasso)) and not 0 <= prompt.z < self.image_shape[0]:
+            raise ValueError(f"{prompt} lies outside the volume's {self.image_shape[0]} slices")
         if isinstance(prompt, Point):
             s.add_point_interaction(
                 prompt.zyx, include_interaction=prompt.positive, run_prediction=run
