@@ -485,28 +485,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"slices {args.slice[0]}×{args.slice[1]}, batches {list(args.batches)}, median of "
           f"{args.repeats} after {args.warmup} warm-up\n", flush=True)  # fmt: skip
     rows: list[dict[str, Any]] = []
-    for name in args.models:
-        print(f"  {label_of(name, args)} …", flush=True)
-        model_rows = bench_model(name, args, device)
-        rows.extend(model_rows)
-    print()
-    print_table(rows, args.batches)
     rows3d: list[dict[str, Any]] = []
-    if args.models3d:
-        z, y, x = args.volume3d
-        print(f"\n3D models, {z}×{y}×{x} volume:", flush=True)
-        for name in args.models3d:
-            print(f"  {name} …", flush=True)
-            rows3d.extend(bench_model_3d(name, args, device))
-        print_table_3d(rows3d)
-    demo = None
-    if not args.no_demo:
-        print("\ndemo experiment grid (embedding cache on / off):", flush=True)
-        demo = bench_demo(args)
-        on, off = demo
-        if on["status"] == off["status"] == "ok" and on["wall_s"] > 0:
-            print(f"  cache speed-up on the demo grid: {off['wall_s'] / on['wall_s']:.2f}×")
-    if args.json:
+    demo: list[dict[str, Any]] | None = None
+
+    def save() -> None:
+        """Write what is measured so far: a run cut short keeps its finished sections."""
+        if not args.json:
+            return
         out = {
             "environment": env,
             "settings": {k: (list(v) if isinstance(v, tuple) else v)
@@ -516,6 +501,30 @@ def main(argv: list[str] | None = None) -> None:
             "demo": demo,
         }  # fmt: skip
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+
+    for name in args.models:
+        print(f"  {label_of(name, args)} …", flush=True)
+        model_rows = bench_model(name, args, device)
+        rows.extend(model_rows)
+        save()
+    print()
+    print_table(rows, args.batches)
+    if args.models3d:
+        z, y, x = args.volume3d
+        print(f"\n3D models, {z}×{y}×{x} volume:", flush=True)
+        for name in args.models3d:
+            print(f"  {name} …", flush=True)
+            rows3d.extend(bench_model_3d(name, args, device))
+            save()
+        print_table_3d(rows3d)
+    if not args.no_demo:
+        print("\ndemo experiment grid (embedding cache on / off):", flush=True)
+        demo = bench_demo(args)
+        on, off = demo
+        if on["status"] == off["status"] == "ok" and on["wall_s"] > 0:
+            print(f"  cache speed-up on the demo grid: {off['wall_s'] / on['wall_s']:.2f}×")
+    save()
+    if args.json:
         print(f"\nwrote {args.json}")
 
 
