@@ -212,3 +212,29 @@ def test_run_passes_the_arguments_after_the_separator(monkeypatch, tmp_path):
     assert seen["env"]["PYTHONPATH"].split(":")[0] == str(tmp_path / "s")
     with pytest.raises(SystemExit):
         kit.main(["check", str(tmp_path / "k"), "--", "--json", "x"])
+
+
+@pytest.mark.registry
+@pytest.mark.slow
+def test_build_then_install_with_real_wheels(tmp_path):
+    """A kit built from PyPI for this Python installs without an index and imports from its site."""
+    from importlib import metadata
+
+    keep = {"radioactive", "segment-anything"}
+    have = tmp_path / "have.txt"
+    names = {kit.normalize(d.metadata["Name"]) for d in metadata.distributions()}
+    have.write_text("\n".join(sorted(names - keep)) + "\n", encoding="utf-8")
+    out = tmp_path / "kit"
+    argv = ["build", "--have", str(have), "--out", str(out), "--checkpoints", "--datasets"]
+    assert kit.main(argv) == 0
+    manifest = kit.check_kit(out, quiet=True)
+    wheels = sorted(f["path"].split("-")[0] for f in manifest["files"])
+    assert wheels == ["wheels/radioactive", "wheels/segment_anything"]
+    assert manifest["python"] == HERE and manifest["extract"] == []
+    site = tmp_path / "site"
+    kit.install_wheels(out, site)
+    code = "import segment_anything as s, radioactive as r; print(s.__file__, r.__file__)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=kit.site_env(site), cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert all(Path(p).is_relative_to(site) for p in run.stdout.split())
