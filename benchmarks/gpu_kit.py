@@ -63,11 +63,14 @@ MIB = 1024 * 1024
 
 
 def normalize(name: str) -> str:
-    """PEP 503 normalised distribution name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503 normalised distribution name (build side: ``packaging`` is installed there)."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
 
 
 def sha256_of(path: Path) -> str:
+    """sha256 of a file; the target side runs before the project (and its helpers) is installed."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
