@@ -809,6 +809,47 @@ def models_list(
         out.print("Fetch a checkpoint with `radioactive models fetch NAME`.")
 
 
+@models_app.command("info")
+@friendly
+def models_info(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. litemedsam.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """A model's card, capabilities and input contract per modality, with its sources."""
+    from radioactive.models import describe_model
+    from radioactive.models.intensity import RULES
+
+    info = describe_model(name, cache_dir)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    card = Table(title=f"{info['name']}@{info['version']}", title_justify="left",
+                 show_header=False)  # fmt: skip
+    card.add_column("field", style="bold", no_wrap=True)
+    card.add_column("value", overflow="fold")
+    for key in ("dim", "prompt_types", "accepts_mask", "licence", "checkpoint",
+                "checkpoint_status", "training_data", "reference"):  # fmt: skip
+        value = info[key]
+        card.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    out.print(card)
+    if not info["contracts"]:
+        out.print("input contract: not stated by this model")
+        return
+    for c in info["contracts"]:
+        table = Table(title=f"input contract, {c['modality']}: {c['name']}",
+                      title_justify="left", show_header=False)  # fmt: skip
+        table.add_column("field", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for key in ("intensity", "preset", "resampling", "crop", "channels", "source"):
+            table.add_row(key, c[key])
+        out.print(table)
+    out.print(
+        "The default (model option intensity: auto) is the contract for the dataset's modality; "
+        f"other intensity presets: {', '.join(RULES)}."
+    )
+
+
 @models_app.command("fetch")
 @friendly
 def models_fetch(

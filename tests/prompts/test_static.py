@@ -255,7 +255,11 @@ def test_center_points_3d_on_a_straight_tube() -> None:
 
 
 def test_registry_by_name_and_spec() -> None:
-    assert get_prompter("box_interpolation(k=5, jitter=3)").params() == {"k": 5, "jitter": 3}
+    assert get_prompter("box_interpolation(k=5, jitter=3)").params() == {
+        "k": 5,
+        "jitter": 3,
+        "key_rounding": "floor",
+    }
     assert get_prompter("points_per_slice", n=3).source == "points_per_slice(n=3)@1"
     assert parse_spec("box_3d") == ("box_3d", {})
     with pytest.raises(UnknownNameError, match="choose one of"):

@@ -110,7 +110,32 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
         "checkpoint_status": status,
         "training_data": card.training_data,
         "reference": card.reference,
+        "contracts": [c.to_dict() for c in getattr(cls, "contracts", ())],
     }
+
+
+def planned_contract(
+    name: str, options: dict[str, Any], modality: str | None, where: Any = None
+) -> dict[str, Any] | None:
+    """The input contract model ``name`` built with ``options`` will use on a volume of
+    ``modality``, without building it: ``{"contract", "intensity", "modality"}``; ``None`` when
+    the model states no contracts (a plugin).
+
+    Raises :class:`~radioactive.models.contracts.UnknownModalityError` (naming ``where``, the
+    dataset file) when the contract depends on the modality and the modality is unknown.
+    """
+    from radioactive.models.contracts import AUTO, resolved, select_contract
+
+    contracts = tuple(getattr(backend_class(name), "contracts", ()))
+    if not contracts:
+        return None
+    if options.get("contract") not in (None, "authors"):
+        return {"contract": f"{name}-{options['contract']}", "intensity": None,
+                "modality": modality}  # fmt: skip
+    intensity = str(options.get("intensity", AUTO))
+    if intensity == AUTO:
+        select_contract(name, contracts, modality, where=where)
+    return resolved(name, contracts, modality, intensity)
 
 
 __all__ = [
@@ -124,5 +149,6 @@ __all__ = [
     "UnsupportedPrompt",
     "describe_model",
     "get_model",
+    "planned_contract",
     "model_names",
 ]

@@ -118,7 +118,9 @@ class Model(Protocol):
     capabilities: Capabilities
 
     def prepare(self, image: npt.NDArray, spacing_mm: tuple[float, float, float]) -> None:
-        """Take a new canonical (z, y, x) image (normalise, reset caches)."""
+        """Take a new canonical (z, y, x) image (normalise, reset caches). A model whose input
+        contract depends on the modality also takes ``modality`` (``"CT"``, ``"MR"`` or the
+        dataset's word for it); :func:`prepare_model` passes it when the model takes it."""
 
     def reset(self) -> None:
         """Forget the prompts of the previous target (caches of the image are kept)."""
@@ -137,3 +139,25 @@ def check_supported(model_name: str, capabilities: Capabilities, interaction: In
             fix="pair it with a prompter / simulated user that uses those prompt types "
             "(`radioactive models list` shows each model's prompt types)",
         )
+
+
+def prepare_model(
+    model: Any,
+    image: npt.NDArray,
+    spacing_mm: tuple[float, float, float],
+    modality: str | None = None,
+) -> None:
+    """``model.prepare(image, spacing_mm)``, with ``modality`` when the model takes it (a plugin
+    written before modalities reached models keeps working)."""
+    from radioactive.models.slicewise import takes_modality
+
+    if takes_modality(model.prepare):
+        model.prepare(image, spacing_mm, modality=modality)
+    else:
+        model.prepare(image, spacing_mm)
+
+
+def contract_of(model: Any) -> dict[str, Any] | None:
+    """What a prepared model recorded about the input contract it used (``None`` if nothing)."""
+    used = getattr(model, "contract_used", None)
+    return dict(used) if isinstance(used, dict) else None

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from radioactive.models.base import Capabilities, ModelCard
+from radioactive.models.contracts import InputContract
 from radioactive.models.intensity import normalize
 from radioactive.models.slicewise import SlicePrompts
 
@@ -49,6 +50,14 @@ class FilledBoxBackend:
         reference="the filled prompt box",
     )
     capabilities = Capabilities(dim=2, prompt_types=frozenset({"box2d"}), accepts_mask=False)
+    contracts = (
+        InputContract(
+            name="filled-box-v1", modality="any", intensity="not used", preset="raw",
+            resampling="none", crop="the prompt box", channels="none",
+            source="radioactive (weight-free baseline)",
+        ),
+    )  # fmt: skip
+    contract_used = {"contract": "filled-box-v1", "intensity": "raw"}
 
     def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
         return np.asarray(image, dtype=np.float32)
@@ -212,6 +221,16 @@ class RandomWalkerBackend:
         training_data="none (weight-free)",
         reference="L. Grady, Random Walks for Image Segmentation, IEEE TPAMI 28(11), 2006",
     )
+    contracts = (
+        InputContract(
+            name="random-walker-v1", modality="any",
+            intensity="volume clipped to its 0.5-99.5 percentiles over all voxels, scaled to [0, 1]",
+            preset="percentile (volume scaling)", resampling="none", crop="the whole slice",
+            channels="1 channel, float",
+            source="radioactive (weight-free baseline, scikit-image random_walker)",
+        ),
+    )  # fmt: skip
+    contract_used = {"contract": "random-walker-v1", "intensity": "percentile"}
     capabilities = Capabilities(
         dim=2, prompt_types=frozenset({"point", "box2d"}), accepts_mask=False
     )

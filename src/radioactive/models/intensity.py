@@ -1,53 +1,142 @@
-"""Intensity presets: how a canonical volume becomes a model's input intensities.
+"""Intensity rules: how a canonical volume becomes a model's input intensities.
 
-Percentiles are taken over **all** voxels of the volume (the reference takes them over positive
-voxels only, which is wrong for CT where most tissue is below 0 HU). CT windows are given as
-(level, width) in Hounsfield units.
+Two families of presets:
+
+* **The authors' rules** (the defaults of the adapters, see
+  :mod:`radioactive.models.contracts`), each equal to one published preprocessing:
+
+  - ``sam_reference``: the volume clipped to its 0.5–99.5 percentiles over **all** voxels and
+    scaled with the volume's clipped minimum and maximum to [0, 255], rounded to uint8 levels
+    (the RadioActive reference's SAM / SAM2 preprocessing, ``src/radioa/model/SAM.py``);
+  - ``medsam_ct``: window level 40 / width 400 HU ([-160, 240]), min-max of the windowed volume
+    to [0, 255], truncated to uint8 (MedSAM's ``pre_CT_MR.py``);
+  - ``medsam_mr``: clipped to the 0.5–99.5 percentiles of the non-zero voxels, min-max of the
+    clipped volume to [0, 255], voxels that were 0 stay 0, truncated to uint8 (the same file).
+
+* **Named variants** kept for comparison and for earlier results: ``percentile`` (0.5–99.5
+  percentiles over all voxels, then each axial slice min-max scaled on its own; the earlier
+  default of the 2D adapters) and the CT windows ``ct_soft_tissue``, ``ct_abdomen``, ``ct_lung``,
+  ``ct_bone`` (window, then per-slice min-max). Windows are (level, width) in Hounsfield units.
+
+Percentiles over positive voxels only (the reference's MedSAM adapter) are wrong for CT, where
+most tissue is below 0 HU; ``medsam_mr`` uses non-zero voxels only because MedSAM's MR
+preprocessing does, and only for MR.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
-#: name -> (low, high) percentiles, or ("window", level, width)
-PRESETS: dict[str, tuple[str, float, float]] = {
-    "percentile": ("percentile", 0.5, 99.5),
-    "ct_soft_tissue": ("window", 40.0, 400.0),
-    "ct_abdomen": ("window", 50.0, 350.0),
-    "ct_lung": ("window", -600.0, 1500.0),
-    "ct_bone": ("window", 400.0, 1800.0),
+
+@dataclass(frozen=True)
+class IntensityRule:
+    """One intensity rule.
+
+    Attributes:
+        kind: ``"percentile"`` (over all voxels), ``"percentile_nonzero"`` (over voxels ≠ 0) or
+            ``"window"``.
+        a, b: low and high percentile, or window level and width.
+        scale: ``"slice"`` (each axial slice min-max scaled on its own) or ``"volume"``.
+        levels: ``None`` (float), ``"round"`` or ``"trunc"``: quantise to the 256 uint8 levels.
+        keep_zero: voxels that were 0 stay 0 after scaling.
+    """
+
+    kind: str
+    a: float
+    b: float
+    scale: str = "slice"
+    levels: str | None = None
+    keep_zero: bool = False
+
+
+#: name -> rule
+RULES: dict[str, IntensityRule] = {
+    "percentile": IntensityRule("percentile", 0.5, 99.5),
+    "ct_soft_tissue": IntensityRule("window", 40.0, 400.0),
+    "ct_abdomen": IntensityRule("window", 50.0, 350.0),
+    "ct_lung": IntensityRule("window", -600.0, 1500.0),
+    "ct_bone": IntensityRule("window", 400.0, 1800.0),
+    "sam_reference": IntensityRule("percentile", 0.5, 99.5, scale="volume", levels="round"),
+    "medsam_ct": IntensityRule("window", 40.0, 400.0, scale="volume", levels="trunc"),
+    "medsam_mr": IntensityRule(
+        "percentile_nonzero", 0.5, 99.5, scale="volume", levels="trunc", keep_zero=True
+    ),
 }
+#: the preset names (kept as a mapping for callers that test membership)
+PRESETS: dict[str, IntensityRule] = RULES
+
+
+def rule(preset: str) -> IntensityRule:
+    try:
+        return RULES[preset]
+    except KeyError:
+        raise ValueError(
+            f"unknown intensity preset {preset!r}; choose one of: {', '.join(RULES)}"
+        ) from None
 
 
 def clip_range(image: npt.NDArray, preset: str = "percentile") -> tuple[float, float]:
     """The (low, high) intensity range of a preset for this volume."""
-    try:
-        kind, a, b = PRESETS[preset]
-    except KeyError:
-        raise ValueError(
-            f"unknown intensity preset {preset!r}; choose one of: {', '.join(PRESETS)}"
-        ) from None
-    if kind == "window":
-        return a - b / 2.0, a + b / 2.0
-    lo, hi = np.percentile(np.asarray(image, dtype=np.float32), [a, b])
+    r = rule(preset)
+    if r.kind == "window":
+        return r.a - r.b / 2.0, r.a + r.b / 2.0
+    arr = np.asarray(image)
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    if r.kind == "percentile_nonzero":
+        arr = arr[arr != 0]
+        if arr.size == 0:
+            return 0.0, 0.0
+    lo, hi = np.percentile(arr, [r.a, r.b])
     return float(lo), float(hi)
 
 
 def normalize(
-    image: npt.NDArray, preset: str = "percentile", *, out_max: float = 1.0, per_slice: bool = True
+    image: npt.NDArray,
+    preset: str = "percentile",
+    *,
+    out_max: float = 1.0,
+    per_slice: bool | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Clip to the preset's range, then scale to [0, out_max] per axial slice (or per volume).
+    """Clip to the preset's range, then min-max scale to [0, out_max] per axial slice or per
+    volume (the preset's ``scale``, unless ``per_slice`` says otherwise), then quantise to the
+    256 uint8 levels if the preset does (``levels``; the result is then ``level / 255 · out_max``).
 
-    A constant slice becomes 0.
+    A constant slice (or volume) becomes 0.
     """
-    lo, hi = clip_range(image, preset)
-    x = np.clip(np.asarray(image, dtype=np.float32), lo, hi)
-    if per_slice:
+    r = rule(preset)
+    raw = np.asarray(image, dtype=np.float32)
+    lo, hi = clip_range(raw, preset)
+    x = np.clip(raw, lo, hi)
+    slicewise = (r.scale == "slice") if per_slice is None else per_slice
+    if slicewise:
         mn = x.min(axis=(1, 2), keepdims=True)
         mx = x.max(axis=(1, 2), keepdims=True)
     else:
         mn, mx = np.float32(x.min()), np.float32(x.max())
     span = np.where(mx - mn > 0, mx - mn, 1.0).astype(np.float32)
-    out: npt.NDArray[np.float32] = ((x - mn) / span * np.float32(out_max)).astype(np.float32)
+    if r.levels is None:
+        out: npt.NDArray[np.float32] = ((x - mn) / span * np.float32(out_max)).astype(np.float32)
+    else:
+        scaled = (x.astype(np.float64) - mn) / span * 255.0
+        if r.keep_zero:
+            scaled[raw == 0] = 0.0
+        q = np.rint(scaled) if r.levels == "round" else np.trunc(scaled)
+        out = (np.clip(q, 0, 255) / 255.0 * out_max).astype(np.float32)
+    if r.keep_zero and r.levels is None:
+        out[raw == 0] = 0.0
     return out
+
+
+def check_intensity(intensity: str) -> str:
+    """``intensity`` if it is ``"auto"`` (the authors' contract) or a preset name, else a
+    ``ValueError`` listing the choices."""
+    if intensity != "auto" and intensity not in RULES:
+        raise ValueError(
+            f"unknown intensity preset {intensity!r}; choose 'auto' (the model's authors' "
+            f"contract) or one of: {', '.join(RULES)}"
+        )
+    return intensity

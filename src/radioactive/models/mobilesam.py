@@ -2,8 +2,9 @@
 
 Code from the ``mobilesam-mirror`` package (``import mobile_sam``); weights ``mobile_sam.pt``
 from the registry of :mod:`radioactive.models.checkpoints` (``radioactive models fetch
-mobilesam``). Input contract (PROTOCOL §8, SAM family): the volume clipped to its 0.5–99.5
-percentiles, each slice scaled to [0, 255], three channels, longest side 1024 plus padding.
+mobilesam``). Input contract: the SAM family's (:data:`radioactive.models.sam.SAM_CONTRACTS`,
+the RadioActive reference's volume percentiles), each slice through ``mobile_sam``'s own
+``ResizeLongestSide`` and ``Sam.preprocess``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from radioactive.models.base import Capabilities, ModelCard
+from typing import Any
+
 from radioactive.models.checkpoints import CHECKPOINTS, require_checkpoint
+from radioactive.models.contracts import AUTO
 from radioactive.models.sam import SamFamilyBackend
 from radioactive.models.transforms import LongestSideResize
 
@@ -23,14 +27,15 @@ class MobileSAMBackend(SamFamilyBackend):
         checkpoint: a checkpoint file to use instead of the registry's.
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        intensity: ``"auto"`` (the SAM family's contract) or an intensity preset (see
+            :mod:`radioactive.models.intensity`).
         multimask: ``"auto"`` (three candidates for a lone point, the best by predicted IoU, as
             SAM recommends), ``"always"`` (as the reference implementation) or ``"never"``.
     """
 
     card = ModelCard(
         name="mobilesam",
-        version="1",
+        version="2",
         checkpoint=CHECKPOINTS["mobilesam"].filename,
         checkpoint_sha256=CHECKPOINTS["mobilesam"].sha256,
         licence="Apache-2.0",
@@ -48,7 +53,7 @@ class MobileSAMBackend(SamFamilyBackend):
         checkpoint: str | Path | None = None,
         cache: str | Path | None = None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = AUTO,
         multimask: str = "auto",
     ):
         from radioactive.models._torch import quiet_imports
@@ -65,3 +70,9 @@ class MobileSAMBackend(SamFamilyBackend):
             intensity=intensity,
             multimask=multimask,
         )
+
+    def resize_transform(self) -> Any:
+        """``mobile_sam``'s own ``ResizeLongestSide``."""
+        from mobile_sam.utils.transforms import ResizeLongestSide
+
+        return ResizeLongestSide(int(self.resize.size))

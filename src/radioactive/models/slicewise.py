@@ -73,7 +73,10 @@ class SliceBackend(Protocol):
     capabilities: Capabilities
 
     def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
-        """The canonical (z, y, x) image in the model's intensity space (same shape)."""
+        """The canonical (z, y, x) image in the model's intensity space (same shape). A backend
+        whose contract depends on the modality takes it as a second argument ``modality``
+        (``"CT"``, ``"MR"`` or the dataset's own word) and records what it used in
+        ``contract_used``."""
 
     def encode(self, slices: npt.NDArray[np.float32]) -> list[Any]:
         """Embeddings of a batch (B, Y, X) of normalised slices, one per slice."""
@@ -182,6 +185,7 @@ class SliceWiseModel:
             slice_predictor=True,
         )
         self.cache = EmbeddingCache(cache_bytes)
+        self._takes_modality = takes_modality(backend.normalize_volume)
         self.batch_size = max(1, int(batch_size))
         self.use_mask_prompt = use_mask_prompt
         self._image: npt.NDArray[np.float32] | None = None
@@ -190,13 +194,30 @@ class SliceWiseModel:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def contracts(self) -> tuple[Any, ...]:
+        """The backend's input contracts (empty when it states none)."""
+        return tuple(getattr(self.backend, "contracts", ()))
+
+    @property
+    def contract_used(self) -> dict[str, Any] | None:
+        """What the backend recorded about the contract of the prepared volume."""
+        return getattr(self.backend, "contract_used", None)
+
     def prepare(
-        self, image: npt.NDArray, spacing_mm: tuple[float, float, float] = (1, 1, 1)
+        self,
+        image: npt.NDArray,
+        spacing_mm: tuple[float, float, float] = (1, 1, 1),
+        modality: str | None = None,
     ) -> None:
         arr = np.asarray(image)
         if arr.ndim != 3:
             raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
-        self._image = np.ascontiguousarray(self.backend.normalize_volume(arr), dtype=np.float32)
+        if self._takes_modality:
+            norm = self.backend.normalize_volume(arr, modality)  # type: ignore[call-arg]
+        else:
+            norm = self.backend.normalize_volume(arr)
+        self._image = np.ascontiguousarray(norm, dtype=np.float32)
         self.spacing_mm = spacing_mm
         self.cache.clear()
         self.reset()
@@ -294,6 +315,16 @@ class SliceWiseModel:
         for k in ("encoder_s", "decoder_s", "encoder_calls", "cache_hits", "cache_misses",
                   "slices_inferred"):  # fmt: skip
             setattr(self.totals, k, getattr(self.totals, k) + getattr(t, k))
+
+
+def takes_modality(fn: Any) -> bool:
+    """Whether ``fn`` (a ``prepare`` or ``normalize_volume``) takes a ``modality`` argument."""
+    import inspect
+
+    try:
+        return "modality" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def expanded_prompt_types(types: frozenset[str]) -> frozenset[str]:

@@ -2,7 +2,9 @@
 
 Conventions: masks are boolean arrays, 3D in canonical (z, y, x) or 2D (y, x) for one axial
 slice. "Largest CC" of a slice uses 8-connectivity in the plane. Continuous positions are rounded
-with ``np.rint`` (half to even) before they become voxel indices.
+with ``np.rint`` (half to even) before they become voxel indices; the key slices and key points
+of the interpolation prompters follow the reference implementation (:func:`key_slices`,
+:func:`rounded_bbox_point`).
 """
 
 from __future__ import annotations
@@ -69,10 +71,24 @@ def largest_cc_2d(mask2d: BoolArray) -> BoolArray:
     return out
 
 
-def largest_cc_crop(mask2d: BoolArray) -> tuple[BoolArray, tuple[int, int]] | None:
+#: how :func:`largest_cc_crop` breaks ties between components of the largest size
+CC_TIES = ("lowest", "argsort")
+
+
+def largest_cc_crop(
+    mask2d: BoolArray, ties: str = "lowest"
+) -> tuple[BoolArray, tuple[int, int]] | None:
     """The largest 8-connected component cropped to the mask's bounding box, with the crop's
-    (y, x) offset; ``None`` for an empty mask. Works on the crop only (fast on large slices)."""
+    (y, x) offset; ``None`` for an empty mask. Works on the crop only (fast on large slices).
+
+    Components are labelled in raster order of their first pixel. Among components of the largest
+    size, ``ties="lowest"`` takes the lowest label; ``ties="argsort"`` takes the one that numpy's
+    default ``argsort`` of the component sizes puts last (the reference implementation's rule;
+    for up to 16 components that is the highest label)."""
     import cc3d
+
+    if ties not in CC_TIES:
+        raise ValueError(f"ties must be one of {', '.join(CC_TIES)}, got {ties!r}")
 
     box = bbox(mask2d)
     if box is None:
@@ -86,8 +102,12 @@ def largest_cc_crop(mask2d: BoolArray) -> tuple[BoolArray, tuple[int, int]] | No
     if n <= 1:
         return np.ascontiguousarray(crop), (y0, x0)
     sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return np.asarray(labels == int(np.argmax(sizes))), (y0, x0)
+    if ties == "argsort":
+        best = int(np.argsort(sizes[1:])[-1]) + 1
+    else:
+        sizes[0] = 0
+        best = int(np.argmax(sizes))
+    return np.asarray(labels == best), (y0, x0)
 
 
 def largest_cc_point(mask2d: BoolArray, how: str = "com") -> tuple[int, int]:
@@ -100,6 +120,33 @@ def largest_cc_point(mask2d: BoolArray, how: str = "com") -> tuple[int, int]:
     centre = center_of_mass(comp) if how == "com" else bbox_center(comp)
     y, x = snap(centre, comp)
     return y + y0, x + x0
+
+
+def rounded_bbox_point(mask2d: BoolArray, origin: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """The key point of a slice as the reference implementation places it, in coordinates shifted
+    by ``origin`` (pass the position of ``mask2d`` in the full image to get image coordinates).
+
+    The largest component (size ties: ``ties="argsort"`` of :func:`largest_cc_crop`); the centre
+    of its inclusive bounding box, rounded half to even to a pixel; if that pixel is not in the
+    component, the component pixel nearest to it (Euclidean distance to the *rounded* centre; ties
+    resolved by a ``scipy.spatial.cKDTree`` over the component's pixels in raster order and
+    image coordinates, as the reference does)."""
+    found = largest_cc_crop(mask2d, ties="argsort")
+    if found is None:
+        raise ValueError("empty mask has no component")
+    comp, (y0, x0) = found
+    shift = np.asarray([y0 + origin[0], x0 + origin[1]], dtype=np.int64)
+    # round in image coordinates: half to even depends on the parity of the absolute index
+    centre = np.rint(np.asarray(bbox_center(comp)) + shift)
+    iy, ix = (int(v) for v in centre - shift)
+    if 0 <= iy < comp.shape[0] and 0 <= ix < comp.shape[1] and comp[iy, ix]:
+        return int(centre[0]), int(centre[1])
+    from scipy.spatial import cKDTree
+
+    pix = np.argwhere(comp) + shift
+    _, index = cKDTree(pix).query(centre[None, :], k=1)
+    py, px = pix[int(index[0])]
+    return int(py), int(px)
 
 
 def largest_cc_per_slice(mask: BoolArray) -> BoolArray:
@@ -288,13 +335,32 @@ def sample_ring(
     return pix[sample_indices(len(pix), n, rng)].astype(np.int64)
 
 
-def key_slices(fg_z: IntArray, k: int) -> IntArray:
+#: how :func:`key_slices` turns the evenly spread z positions into slice indices
+KEY_ROUNDINGS = ("floor", "nearest")
+
+
+def check_key_rounding(rounding: str) -> str:
+    """``rounding`` if it is one of :data:`KEY_ROUNDINGS`, else ``ValueError``."""
+    if rounding not in KEY_ROUNDINGS:
+        allowed = ", ".join(repr(r) for r in KEY_ROUNDINGS)
+        raise ValueError(f"key_rounding must be one of {allowed}, got {rounding!r}")
+    return rounding
+
+
+def key_slices(fg_z: IntArray, k: int, rounding: str = "floor") -> IntArray:
     """``min(k, len(fg_z))`` slices at ``linspace(z_min, z_max)``, each snapped to the nearest
-    foreground slice (duplicates after snapping are merged)."""
+    foreground slice (ties: the lower one; duplicates after snapping are merged).
+
+    ``rounding="floor"`` rounds the linspace values down (the reference implementation's
+    ``np.linspace(..., dtype=int)``: 9.5 → 9); pass absolute z indices, since the floor of a
+    shifted float linspace is not always the shifted floor. ``"nearest"`` rounds them half to
+    even (``np.rint``: 9.5 → 10), the earlier rule."""
+    check_key_rounding(rounding)
     if fg_z.size == 0:
         raise ValueError("empty target: no foreground slice")
     k = max(1, min(int(k), int(fg_z.size)))
-    wanted = np.rint(np.linspace(fg_z[0], fg_z[-1], k))
+    spread = np.linspace(fg_z[0], fg_z[-1], k)
+    wanted = np.floor(spread) if rounding == "floor" else np.rint(spread)
     nearest = fg_z[np.argmin(np.abs(fg_z[None, :] - wanted[:, None]), axis=1)]
     return np.unique(nearest)
 

@@ -177,11 +177,23 @@ class CenterPointPerSlice(Prompter):
 
 
 def _key_points(sub: BoolArray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Key slices and, on each, the bbox centre of the largest component snapped into it."""
-    keys = geo.key_slices(geo.fg_slices(sub), k)
+    """Key slices and, on each, the bbox centre of the largest component snapped into it (the
+    earlier ``key_rounding="nearest"`` rules, in crop coordinates)."""
+    keys = geo.key_slices(geo.fg_slices(sub), k, "nearest")
     centres = []
     for z in keys:
         centres.append(geo.largest_cc_point(sub[z], "bbox"))
+    return keys, np.asarray(centres, dtype=float)
+
+
+def _reference_key_points(
+    sub: BoolArray, off: tuple[int, int, int], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Key slices and key points by the reference implementation's rules (``key_rounding="floor"``),
+    in image coordinates: key slices from the absolute z range, the rounded bbox centre of the
+    largest component, snapped (see :func:`~radioactive.prompts.geometry.rounded_bbox_point`)."""
+    keys = geo.key_slices(geo.fg_slices(sub) + off[0], k, "floor")
+    centres = [geo.rounded_bbox_point(sub[z - off[0]], (off[1], off[2])) for z in keys]
     return keys, np.asarray(centres, dtype=float)
 
 
@@ -192,10 +204,20 @@ class PointInterpolation(Prompter):
     target's z range), linearly interpolated to one positive point on every slice in between.
 
     Interpolated points may fall outside a curved object; they are counted in
-    ``interaction.realism.derived_outside``."""
+    ``interaction.realism.derived_outside``.
+
+    ``key_rounding="floor"`` (default) follows the reference implementation's integer conventions,
+    with which the paper's numbers were made: key positions rounded down (9.5 → 9) from the
+    absolute z range; the bbox centre rounded half to even in image coordinates, then snapped to
+    the component pixel nearest to that rounded centre (component size ties broken as the
+    reference does). ``"nearest"`` is the earlier variant: key positions rounded half to even
+    (9.5 → 10), snapping measured from the unrounded centre, the lowest-labelled component on
+    ties. Interpolated coordinates are rounded half to even in both."""
 
     k: int = 5
+    key_rounding: str = "floor"
     name: ClassVar[str] = "point_interpolation"
+    version: ClassVar[str] = "2"
     emits: ClassVar[frozenset[str]] = frozenset({"point"})
     paper_label: ClassVar[str] = "kP Inter (kPointInterpolation)"
     cost_formula: ClassVar[str] = "k (k = min(k, X))"
@@ -204,23 +226,24 @@ class PointInterpolation(Prompter):
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError("k must be >= 1")
+        geo.check_key_rounding(self.key_rounding)
 
     def initial(
         self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
     ) -> Interaction:
         target = check_target(target)
         sub, off = _crop(target)
-        keys, centres = _key_points(sub, self.k)
-        user = [
-            Point((int(z) + off[0], int(c[0]) + off[1], int(c[1]) + off[2]), True)
-            for z, c in zip(keys, centres, strict=True)
-        ]
+        if self.key_rounding == "floor":  # image coordinates throughout, as the reference
+            keys, centres = _reference_key_points(sub, off, self.k)
+            shift = np.zeros(3, dtype=np.int64)
+        else:  # the earlier variant, computed in crop coordinates
+            keys, centres = _key_points(sub, self.k)
+            shift = np.asarray(off, dtype=np.int64)
         zs, yx = geo.interpolate_along_z(keys, centres)
-        yx = np.rint(yx).astype(np.int64)
-        points = [
-            Point((int(z) + off[0], int(p[0]) + off[1], int(p[1]) + off[2]), True)
-            for z, p in zip(zs, yx, strict=True)
-        ]
+        key_zyx = np.column_stack([keys, centres]).astype(np.int64) + shift
+        zyx = np.column_stack([zs, np.rint(yx)]).astype(np.int64) + shift
+        user = [Point((int(z), int(y), int(x)), True) for z, y, x in key_zyx]
+        points = [Point((int(z), int(y), int(x)), True) for z, y, x in zyx]
         return make_interaction(points, user, target, self.source, effort=self.effort)
 
 
@@ -333,11 +356,19 @@ class BoxInterpolation(Prompter):
     """Tight boxes on ``k`` key slices (chosen as for point interpolation); their corners are
     linearly interpolated to a box on every slice in between. With ``jitter``, each coordinate of
     each key box gets uniform integer noise in [−jitter, jitter], clipped to the image and
-    repaired when min ≥ max."""
+    repaired when min ≥ max.
+
+    ``key_rounding="floor"`` (default) follows the reference implementation, with which the
+    paper's numbers were made: key positions rounded down (9.5 → 9) from the absolute z range,
+    and ``k' = 1`` uses the median foreground slice (the lower middle one). ``"nearest"`` is the
+    earlier variant: key positions rounded half to even (9.5 → 10), ``k' = 1`` on the lowest
+    foreground slice. Interpolated corners are rounded half to even in both."""
 
     k: int = 3
     jitter: int = 0
+    key_rounding: str = "floor"
     name: ClassVar[str] = "box_interpolation"
+    version: ClassVar[str] = "2"
     emits: ClassVar[frozenset[str]] = frozenset({"box2d"})
     paper_label: ClassVar[str] = "kB Inter (kBoxInterpolation; jitter: nonperfect)"
     cost_formula: ClassVar[str] = "2k (k = min(k, X))"
@@ -346,14 +377,21 @@ class BoxInterpolation(Prompter):
     def __post_init__(self) -> None:
         if self.k < 1 or self.jitter < 0:
             raise ValueError("k must be >= 1 and jitter >= 0")
+        geo.check_key_rounding(self.key_rounding)
 
     def initial(
         self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
     ) -> Interaction:
         target = check_target(target)
         sub, off = _crop(target)
-        keys = geo.key_slices(geo.fg_slices(sub), self.k)
-        lo, hi = _slice_boxes(sub, keys)
+        fg = geo.fg_slices(sub) + off[0]  # absolute z
+        if self.key_rounding == "nearest":
+            keys = geo.key_slices(fg - off[0], self.k, "nearest") + off[0]
+        elif min(self.k, fg.size) == 1:
+            keys = fg[[(fg.size - 1) // 2]]  # the median foreground slice (the lower middle one)
+        else:
+            keys = geo.key_slices(fg, self.k, "floor")
+        lo, hi = _slice_boxes(sub, keys - off[0])
         lo, hi = lo + off[1:], hi + off[1:]
         plane = target.shape[1:]
         clipped = 0
@@ -361,13 +399,13 @@ class BoxInterpolation(Prompter):
             a, b, c = geo.jitter_box(lo[i], hi[i], self.jitter, rng, plane)
             lo[i], hi[i] = a, b
             clipped += c
-        key_boxes = [Box2D(int(z) + off[0], a, b) for z, a, b in zip(keys, lo, hi, strict=True)]
+        key_boxes = [Box2D(int(z), a, b) for z, a, b in zip(keys, lo, hi, strict=True)]
         zs, corners = geo.interpolate_along_z(keys, np.hstack([lo, hi]).astype(float))
         corners = np.rint(corners).astype(np.int64)
         boxes = []
         for z, c in zip(zs, corners, strict=True):
             a, b, _ = geo.clip_box(c[:2], c[2:], plane)
-            boxes.append(Box2D(int(z) + off[0], a, b))  # type: ignore[arg-type]
+            boxes.append(Box2D(int(z), a, b))  # type: ignore[arg-type]
         return make_interaction(
             boxes, key_boxes, target, self.source, effort=self.effort, boxes_clipped=clipped
         )

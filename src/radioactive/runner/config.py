@@ -94,6 +94,10 @@ class DatasetSpec(BaseModel):
     targets: TargetSpec | None = None
     #: at most this many targets per case (the first ones, in label / component order)
     max_targets_per_case: int | None = Field(default=None, ge=1)
+    #: the modality of the dataset's images ("CT", "MR", …), when its dataset.json does not say
+    #: it (``channel_names`` / ``modality``) or says it differently; it selects each model's
+    #: input contract
+    modality: str | None = Field(default=None, min_length=1)
 
 
 class ModelSpec(BaseModel):

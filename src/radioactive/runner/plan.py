@@ -165,9 +165,12 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     if not todo:
         case.release()
         return
+    from radioactive.models.base import contract_of, prepare_model
+
     try:
         model = _model(job)
-        model.prepare(image.array, image.spacing_mm)
+        prepare_model(model, image.array, image.spacing_mm, job.modality)
+        contract = contract_of(model)
     except Exception as exc:
         for *_, key, uid in todo:
             yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - t0)
@@ -198,7 +201,8 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
         versions = json.dumps(
             {"session": SESSION_VERSION, "plan": PLAN_VERSION, "model": model.card.version,
              "prompter": get_prompter(pair.prompter).source,
-             "user": get_user(pair.user).source if pair.user else None},
+             "user": get_user(pair.user).source if pair.user else None,
+             "contract": contract},
             sort_keys=True,
         )  # fmt: skip
         for s in steps:

@@ -42,8 +42,9 @@ class RunReport:
     wall_s: float = 0.0
 
 
-def _context(config: ExperimentConfig, model: Any) -> str:
-    """Hash of the settings that change a unit's numbers (part of every unit id)."""
+def _context(config: ExperimentConfig, model: Any, contract: dict[str, Any] | None) -> str:
+    """Hash of the settings that change a unit's numbers (part of every unit id), the input
+    contract the model will use on the dataset included."""
     blob = json.dumps(
         {
             "metrics": config.metrics.model_dump(mode="json"),
@@ -51,6 +52,7 @@ def _context(config: ExperimentConfig, model: Any) -> str:
             "effort_budget_s": config.stopping.effort_budget_s,
             "model": model.name,
             "options": model.options,
+            **({"contract": contract["contract"]} if contract else {}),
         },
         sort_keys=True,
         default=str,
@@ -61,8 +63,13 @@ def _context(config: ExperimentConfig, model: Any) -> str:
 def build_jobs(
     config: ExperimentConfig, report: ValidationReport, finished: frozenset[str], output: Path
 ) -> tuple[list[CaseJob], list[str]]:
-    """The case jobs of an experiment, and the model × pair combinations skipped (with why)."""
+    """The case jobs of an experiment, and the model × pair combinations skipped (with why).
+
+    Raises :class:`~radioactive.models.contracts.UnknownModalityError` before anything runs when
+    a model's input contract depends on the modality and a dataset does not state it.
+    """
     from radioactive.data.registry import resolve_datasets
+    from radioactive.models import planned_contract
 
     pairs = config.pairs()
     runnable = {(c.model, c.pair.prompter, c.pair.user) for c in report.combos if c.runs}
@@ -74,6 +81,7 @@ def build_jobs(
             if spec.datasets and ds.name not in spec.datasets:
                 continue
             case_ids = [c for c in ds.case_ids if not spec.cases or c in spec.cases]
+            modality = spec.modality or ds.modality_group
             for model in config.models:
                 label = model.label or model.name
                 model_pairs = tuple(
@@ -83,12 +91,16 @@ def build_jobs(
                 )
                 if not model_pairs:
                     continue
+                contract = planned_contract(
+                    model.name, model.options, modality, where=Path(ds.root) / "dataset.json"
+                )
+                context = _context(config, model, contract)
                 for case_id in case_ids:
                     jobs.append(
                         CaseJob(
                             dataset=ds.name,
                             dataset_root=str(ds.root),
-                            modality=ds.modality_group,
+                            modality=modality,
                             category=ds.meta.category,
                             case_id=case_id,
                             model_label=label,
@@ -96,7 +108,7 @@ def build_jobs(
                             model_options=dict(model.options),
                             pairs=model_pairs,
                             seeds=tuple(config.seeds),
-                            context=_context(config, model),
+                            context=context,
                             nsd_tolerance_mm=config.metrics.nsd_tolerance_mm,
                             tolerance_mm_by_label=dict(config.metrics.tolerance_mm_by_label),
                             surface=config.metrics.surface,
@@ -136,7 +148,20 @@ def manifest(config: ExperimentConfig, jobs: list[CaseJob]) -> dict[str, Any]:
         "environment": env,
         "dataset_checksums": checksums,
         "checkpoint_hashes": {n: CHECKPOINTS[n].sha256 for n in sorted(models) if n in CHECKPOINTS},
+        "input_contracts": input_contracts(jobs),
     }
+
+
+def input_contracts(jobs: list[CaseJob]) -> dict[str, dict[str, Any]]:
+    """model label → dataset → the input contract its units use (or ``None``: not stated)."""
+    from radioactive.models import planned_contract
+
+    out: dict[str, dict[str, Any]] = {}
+    for j in jobs:
+        per = out.setdefault(j.model_label, {})
+        if j.dataset not in per:
+            per[j.dataset] = planned_contract(j.model_name, j.model_options, j.modality)
+    return out
 
 
 def _now() -> str:

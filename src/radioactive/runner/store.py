@@ -131,11 +131,14 @@ MANIFEST_KEYS = (
     "environment",
     "dataset_checksums",
     "checkpoint_hashes",
+    "input_contracts",
 )
 """Keys :meth:`ResultStore.start_run` accepts; dict values are stored as JSON text."""
 
 _JSON_STEP_COLUMNS = ("realism", "prompts", "versions")
-_JSON_RUN_COLUMNS = ("config", "environment", "dataset_checksums", "checkpoint_hashes")
+_JSON_RUN_COLUMNS = (
+    "config", "environment", "dataset_checksums", "checkpoint_hashes", "input_contracts"
+)  # fmt: skip
 # Step columns that identify the unit; a step that leaves them out inherits the unit's value.
 _IDENTITY_COLUMNS = ("run_id", "unit_id", "dataset", "case_id", "target", "model", "prompter")
 _IDENTITY_COLUMNS_ALL = (*_IDENTITY_COLUMNS, "user", "seed")
@@ -170,7 +173,7 @@ def _schema_sql() -> list[str]:
         "CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
         "finished_at TIMESTAMP, config VARCHAR, package_version VARCHAR, git_commit VARCHAR, "
         "environment VARCHAR, dataset_checksums VARCHAR, checkpoint_hashes VARCHAR, "
-        "schema_version INTEGER NOT NULL)",
+        "schema_version INTEGER NOT NULL, input_contracts VARCHAR)",
         f"CREATE TABLE units ({_columns_sql(unit_columns)}, PRIMARY KEY (unit_id))",
         f"CREATE TABLE step_rows ({_columns_sql(STEP_COLUMNS)}, PRIMARY KEY (unit_id, step))",
         f"CREATE VIEW steps AS SELECT {', '.join(view_columns)} FROM step_rows",
@@ -327,6 +330,8 @@ class ResultStore:
                 fix="open it with the radioactive version that wrote it (see the `runs` table's "
                 "package_version), or write new results to another output directory",
             )
+        if not self.read_only:  # stores written before runs recorded their input contracts
+            self._con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS input_contracts VARCHAR")
 
     def close(self) -> None:
         """Close the connection and release the file lock (idempotent)."""
@@ -364,8 +369,8 @@ class ResultStore:
             values[key] = _json_text(values[key], column=key)
         self._con.execute(
             "INSERT INTO runs (run_id, started_at, finished_at, config, package_version, "
-            "git_commit, environment, dataset_checksums, checkpoint_hashes, schema_version) "
-            "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+            "git_commit, environment, dataset_checksums, checkpoint_hashes, schema_version, "
+            "input_contracts) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 now,
@@ -376,6 +381,7 @@ class ResultStore:
                 values["dataset_checksums"],
                 values["checkpoint_hashes"],
                 SCHEMA_VERSION,
+                values["input_contracts"],
             ],
         )
         logger.info("started run %s in %s", run_id, self.path)
