@@ -235,7 +235,11 @@ def bench_model(name: str, args: argparse.Namespace, device: Any) -> list[dict[s
     try:
         rng = np.random.default_rng(0)
         raw = rng.normal(40, 300, size=(max(args.batches), *args.slice)).astype(np.float32)
-        volume = np.ascontiguousarray(model.backend.normalize_volume(raw), dtype=np.float32)
+        from radioactive.models.slicewise import takes_modality
+
+        norm = model.backend.normalize_volume
+        norm_ct = norm(raw, "CT") if takes_modality(norm) else norm(raw)  # a CT-like volume
+        volume = np.ascontiguousarray(norm_ct, dtype=np.float32)
         rows = precision_rows(
             {"model": label, "weights": weights},
             dtypes_for(device, args),
@@ -278,8 +282,10 @@ def bench_model_3d(name: str, args: argparse.Namespace, device: Any) -> list[dic
             free_memory(device)
             torch.cuda.reset_peak_memory_stats(device)
 
+        from radioactive.models.base import prepare_model
+
         def cold() -> None:
-            model.prepare(volume, spacing)
+            prepare_model(model, volume, spacing, "CT")
             model.predict(first, None)
 
         refine_ms: list[float] = []

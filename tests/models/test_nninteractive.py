@@ -164,8 +164,14 @@ def test_raw_intensities_reach_the_session(folder: Path, image: np.ndarray) -> N
     spy = Spy(m.session, "set_image")
     m.prepare(image, (2.5, 0.8, 0.8))
     (arr,), _ = spy.calls[0]
-    assert arr.shape == (1, *SHAPE)
+    assert arr.shape == (1, *SHAPE) and arr.dtype == np.float32
     np.testing.assert_array_equal(arr[0], image)  # not normalised by us
+    # one contract for every modality: the modality changes nothing
+    m.prepare(image, (2.5, 0.8, 0.8), modality="MR")
+    (again,), _ = spy.calls[1]
+    np.testing.assert_array_equal(again, arr)
+    assert m.contract_used == {"contract": "nninteractive-session-v1", "intensity": "raw"}
+    assert [c.modality for c in m.contracts] == ["any"]
 
 
 def test_point_reaches_the_session_in_canonical_voxels(model: NNInteractiveModel) -> None:

@@ -31,11 +31,15 @@ SELECTION = {
 }
 
 # minimum Dice per (case, target): measured − margin
+#: LiteMedSAM with its authors' contract (CT window 40 / 400, MR percentiles of the positive
+#: voxels), measured 0.504, 0.903, 0.900, 0.702, 0.927, 0.943, 0.891, 0.837. The lung lesion
+#: is partly ground glass below -160 HU, which the soft-tissue window clips to black: LiteMedSAM
+#: then segments its solid core only (0.877 with intensity="percentile", the earlier default)
 LITEMEDSAM_BOX = {
-    ("lung1", "lesion#1"): 0.80, ("brain1", "lesion#1"): 0.83, ("brain1", "lesion#2"): 0.83,
-    ("brain2", "lesion#1"): 0.62, ("abdomen_crop", "liver"): 0.73,
-    ("abdomen_crop", "spleen"): 0.82, ("abdomen_crop", "kidney_left"): 0.79,
-    ("abdomen_crop", "kidney_right"): 0.76,
+    ("lung1", "lesion#1"): 0.43, ("brain1", "lesion#1"): 0.83, ("brain1", "lesion#2"): 0.83,
+    ("brain2", "lesion#1"): 0.63, ("abdomen_crop", "liver"): 0.86,
+    ("abdomen_crop", "spleen"): 0.87, ("abdomen_crop", "kidney_left"): 0.82,
+    ("abdomen_crop", "kidney_right"): 0.77,
 }  # fmt: skip
 MOBILESAM_BOX = {
     ("lung1", "lesion#1"): 0.77, ("brain1", "lesion#1"): 0.80, ("brain1", "lesion#2"): 0.78,
@@ -63,7 +67,8 @@ def scores(demo_suite: Path, demo_cache: Path) -> dict[tuple[str, str, str, str]
             if case.case_id not in SELECTION:
                 continue
             for name, model in models.items():
-                model.prepare(case.image.array, case.image.spacing_mm)
+                # the dataset's modality picks each model's input contract (intensity="auto")
+                model.prepare(case.image.array, case.image.spacing_mm, modality=ds.modality_group)
                 for t in case.targets:
                     if SELECTION[case.case_id] and t.name not in SELECTION[case.case_id]:
                         continue

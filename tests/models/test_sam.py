@@ -41,6 +41,21 @@ def medsam() -> MedSAMBackend:
         return MedSAMBackend(weights="random", device="cpu")
 
 
+@pytest.fixture(scope="module")
+def medsam_percentile() -> MedSAMBackend:
+    """MedSAM with the earlier default intensity rule, named explicitly."""
+    with pytest.warns(UserWarning, match="random weights"):
+        return MedSAMBackend(weights="random", device="cpu", intensity="percentile")
+
+
+def run_medsam(backend, volume, prompts, modality="CT"):
+    """As :func:`run`, with the volume's modality (MedSAM's contract depends on it)."""
+    model = SliceWiseModel(backend)
+    model.prepare(volume, modality=modality)
+    target = np.zeros(volume.shape, bool)
+    return model, model.predict(make_interaction(prompts, prompts, target, "test"), None)
+
+
 class EncoderRecorder:
     """Stands in for the image encoder: records its input, returns a fixed embedding."""
 
@@ -171,7 +186,10 @@ def test_logits_come_back_onto_the_prompted_pixels(sam, medsam, monkeypatch, whi
     box_painting_decoder(monkeypatch, backend, calls)
     lo, hi = ((12, 20), (40, 50)) if shape[1] == 64 else ((20, 12), (50, 40))
     volume = np.random.default_rng(1).random(shape).astype(np.float32)
-    _, pred = run(backend, volume, [Box2D(2, lo, hi)])
+    if which == "medsam":  # MedSAM's contract depends on the modality
+        _, pred = run_medsam(backend, volume, [Box2D(2, lo, hi)], modality="CT")
+    else:
+        _, pred = run(backend, volume, [Box2D(2, lo, hi)])
     assert_box_mask(pred.mask, 2, lo, hi)
 
 
@@ -179,7 +197,7 @@ def test_medsam_boxes_use_the_square_frame(medsam, monkeypatch) -> None:
     record_encoder(monkeypatch, medsam)
     calls = spy_prompt_encoder(monkeypatch, medsam)
     volume = np.random.default_rng(0).random((3, 64, 128)).astype(np.float32)
-    _, pred = run(medsam, volume, [Box2D(1, (10, 20), (30, 60))])
+    _, pred = run_medsam(medsam, volume, [Box2D(1, (10, 20), (30, 60))])
     (call,) = calls
     # x scale 1024/128 = 8, y scale 1024/64 = 16: extreme pixels 20..59, 10..29
     assert call["boxes"].tolist() == [[160.0, 160.0, 472.0, 464.0]]
@@ -196,7 +214,7 @@ def test_medsam_refuses_points_before_any_compute(medsam, monkeypatch) -> None:
     model = SliceWiseModel(medsam)
     assert model.capabilities.prompt_types == {"box2d", "box3d"}
     assert not model.capabilities.accepts_mask
-    model.prepare(np.zeros((3, 16, 16), np.float32))
+    model.prepare(np.zeros((3, 16, 16), np.float32), modality="MR")
     target = np.zeros((3, 16, 16), bool)
     with pytest.raises(UnsupportedPrompt, match="point"):
         model.predict(make_interaction([Point((1, 4, 4))], [Point((1, 4, 4))], target, "t"), None)
@@ -290,44 +308,62 @@ def test_lone_point_takes_the_best_of_three_candidates(sam, monkeypatch) -> None
 # -- intensity contracts -------------------------------------------------------------------------
 
 
-def test_sam_input_is_uint8_levels_normalised_by_pixel_mean_std_with_zero_padding(
+def test_sam_input_is_volume_wide_uint8_levels_through_the_predictors_transform(
     sam, monkeypatch
 ) -> None:
+    from segment_anything.utils.transforms import ResizeLongestSide
+
     rec = record_encoder(monkeypatch, sam)
     volume = np.zeros((2, 64, 128), np.float32)
     volume[0, :32] = 100.0  # top half bright
-    volume[1, 5, 5] = 1e6  # an outlier above the volume's 99.5th percentile
+    volume[1, :32] = 40.0  # the same half, dimmer on the next slice
+    volume[0, 40, 5] = 1e6  # an outlier above the volume's 99.5th percentile (100)
     norm = sam.normalize_volume(volume)
-    assert set(np.unique(norm[0])) == {0.0, 255.0} and np.array_equal(norm, np.rint(norm))
-    assert norm[1, 5, 5] == 255.0  # clipped to the percentile, then scaled per slice
-    sam.encode(norm[:1])
+    assert sam.contract_used == {"contract": "sam-reference-v1", "intensity": "sam_reference",
+                                 "modality": None}  # fmt: skip
+    assert np.array_equal(norm, np.rint(norm))  # the 256 uint8 levels
+    assert set(np.unique(norm[0])) == {0.0, 255.0} and norm[0, 40, 5] == 255.0  # clipped
+    # one scale for the whole volume: 40 / 100 · 255 = 102, not the slice's own maximum
+    assert set(np.unique(norm[1])) == {0.0, 102.0}
+    sam.encode(norm[1:])
     (x,) = rec.inputs
     assert tuple(x.shape) == (1, 3, 1024, 1024)
     mean, std = sam.net.pixel_mean.flatten(), sam.net.pixel_std.flatten()
-    bright = (255.0 - mean) / std
+    bright = (102.0 - mean) / std
     dark = -mean / std
     assert torch.allclose(x[0, :, 10:240, 10:1000], bright[:, None, None].expand(-1, 230, 990))
     assert torch.allclose(x[0, :, 270:500, 10:1000], dark[:, None, None].expand(-1, 230, 990))
     assert (x[0, :, 512:] == 0).all()  # padding after normalisation, as Sam.preprocess
-    # the reference: Sam.preprocess of the resized [0, 255] image
-    resized = sam.resize.image(torch.from_numpy(norm[:1])[:, None]).clamp(0, 255)
-    reference = sam.net.preprocess(resized[..., :512, :].expand(-1, 3, -1, -1))
-    assert torch.allclose(x, reference, atol=1e-5)
+    # SamPredictor.set_image: the uint8 RGB slice through ResizeLongestSide.apply_image, then
+    # Sam.preprocess: the same tensor, exactly
+    rgb = np.repeat(norm[1].astype(np.uint8)[..., None], 3, axis=2)
+    resized = torch.as_tensor(ResizeLongestSide(1024).apply_image(rgb)).permute(2, 0, 1)
+    assert torch.equal(x, sam.net.preprocess(resized[None]))
+    # the earlier rule, named explicitly: each slice scaled to its own range
+    monkeypatch.setattr(sam, "intensity", "percentile")
+    old = sam.normalize_volume(volume)
+    assert sam.contract_used["contract"] == "preset:percentile"
+    assert set(np.unique(old[1])) == {0.0, 255.0} and np.array_equal(old[0], norm[0])
 
 
-def test_medsam_input_is_per_slice_clipped_square_and_in_0_1(medsam, monkeypatch) -> None:
-    rec = record_encoder(monkeypatch, medsam)
+def test_medsam_input_is_per_slice_clipped_square_and_in_0_1(
+    medsam_percentile, monkeypatch
+) -> None:
+    # the earlier default, named explicitly: each slice clipped to its own percentiles
+    backend = medsam_percentile
+    rec = record_encoder(monkeypatch, backend)
     ramp = np.broadcast_to(np.arange(128, dtype=np.float32), (64, 128))
     volume = np.stack([ramp, 1000 * ramp])
     volume[0, 0, 0] = 1e6  # outlier: clipped to slice 0's own 99.5th percentile
-    norm = medsam.normalize_volume(volume)
-    assert norm[0, 0, 0] == 1.0 and norm[1, 0, 0] == 0.0
+    norm = backend.normalize_volume(volume)  # no modality needed: the preset is named
+    assert backend.contract_used["contract"] == "preset:percentile"
+    assert norm[0, 0, 0] == 255.0 and norm[1, 0, 0] == 0.0
     rest = np.ones((64, 128), bool)
     rest[0, 0] = False
     assert np.array_equal(norm[0][rest], norm[1][rest])  # each slice on its own range
-    assert norm.min() == 0.0 and norm.max() == 1.0
-    assert np.allclose(norm * 255, np.rint(norm * 255), atol=1e-4)
-    medsam.encode(norm[1:])
+    assert norm.min() == 0.0 and norm.max() == 255.0
+    assert np.array_equal(norm, np.rint(norm))  # the 256 uint8 levels
+    backend.encode(norm[1:])
     (x,) = rec.inputs
     assert tuple(x.shape) == (1, 3, 1024, 1024)
     assert x.min() == 0.0 and x.max() == 1.0
@@ -336,13 +372,34 @@ def test_medsam_input_is_per_slice_clipped_square_and_in_0_1(medsam, monkeypatch
     row_top, row_bottom = x[0, 0, 8], x[0, 0, 1015]
     assert torch.allclose(row_top, row_bottom, atol=1e-6)
     assert row_top[:4].max() < 0.01 and row_top[-4:].min() > 0.99
-    # against MedSAM's own preprocessing (skimage cubic resize, anti-aliased): same image
+    # MedSAM_Inference.py's preprocessing of the same uint8 slice (skimage cubic resize,
+    # anti-aliased, uint8 cast, min-max): the same image, exactly
     from skimage import transform
 
-    ref = transform.resize(norm[1], (1024, 1024), order=3, preserve_range=True,
-                           anti_aliasing=True)  # fmt: skip
-    ref = (ref - ref.min()) / (ref.max() - ref.min())
-    assert np.abs(x[0, 0].numpy() - ref).mean() < 2e-3
+    ref = transform.resize(norm[1].astype(np.uint8), (1024, 1024), order=3, preserve_range=True,
+                           anti_aliasing=True).astype(np.uint8)  # fmt: skip
+    ref = (ref - ref.min()) / np.clip(ref.max() - ref.min(), 1e-8, None)
+    assert torch.equal(x[0, 0], torch.as_tensor(ref, dtype=torch.float32))
+
+
+def test_medsam_default_is_the_authors_contract_for_the_modality(medsam) -> None:
+    from radioactive.models.contracts import UnknownModalityError
+
+    # CT: the window 40 / 400 on every slice alike (air, soft tissue at the level, bone)
+    ct = np.stack([np.full((8, 12), v, np.int16) for v in (-1000, 40, 2000)])
+    norm = medsam.normalize_volume(ct, "CT")
+    assert medsam.contract_used == {"contract": "medsam-ct-v1", "intensity": "medsam_ct",
+                                    "modality": "CT"}  # fmt: skip
+    assert norm[:, 0, 0].tolist() == [0.0, 127.0, 255.0]  # 200 / 400 · 255 = 127.5, truncated
+    # MR: percentiles of the positive voxels; the zero background stays 0
+    mr = np.zeros((2, 8, 12), np.float32)
+    mr[:, 2:6, 2:10] = np.linspace(100.0, 900.0, 64).reshape(2, 4, 8)
+    norm = medsam.normalize_volume(mr, "MRI T2")
+    assert medsam.contract_used["contract"] == "medsam-mr-v1"
+    assert (norm[mr == 0] == 0).all() and norm.max() == 255.0 and norm[mr > 0].min() == 0.0
+    # unknown modality: refused, not guessed, before any compute
+    with pytest.raises(UnknownModalityError, match="medsam"):
+        SliceWiseModel(medsam).prepare(ct)
 
 
 # -- the real encoder, once ------------------------------------------------------------------------

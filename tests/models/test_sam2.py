@@ -252,11 +252,15 @@ def test_encoder_input_is_imagenet_normalised_1024_square_rgb(sam2, monkeypatch)
     rec = record_encoder(monkeypatch, sam2)
     volume = np.zeros((2, 64, 128), np.float32)
     volume[0, :32] = 100.0  # top half bright
-    volume[1, 5, 5] = 1e6  # an outlier above the volume's 99.5th percentile
+    volume[1, :32] = 40.0  # the same half, dimmer on the next slice
+    volume[0, 5, 5] = 1e6  # an outlier above the volume's 99.5th percentile (100)
     norm = sam2.normalize_volume(volume)
-    assert set(np.unique(norm[0])) == {0.0, 1.0}
-    assert np.allclose(norm * 255, np.rint(norm * 255), atol=1e-4)  # uint8 levels
-    assert norm[1, 5, 5] == 1.0
+    assert sam2.contract_used == {"contract": "sam2-reference-v1", "intensity": "sam_reference",
+                                  "modality": None}  # fmt: skip
+    assert set(np.unique(norm[0])) == {0.0, 1.0}  # the outlier clipped to the bright level
+    # uint8 levels / 255 (ToTensor), one scale for the whole volume: 40 / 100 · 255 = 102
+    assert np.array_equal(norm * 255, np.rint(norm * 255).astype(np.float32))
+    assert set(np.unique(norm[1])) == {0.0, np.float32(102.0) / np.float32(255.0)}
     (emb,) = sam2.encode(norm[:1])
     (x,) = rec.inputs
     assert tuple(x.shape) == (1, 3, 1024, 1024)
@@ -265,14 +269,19 @@ def test_encoder_input_is_imagenet_normalised_1024_square_rgb(sam2, monkeypatch)
     # no padding, aspect not kept: the bright half is the top half of the square
     assert torch.allclose(x[0, :, 10:500], bright[:, None, None].expand(-1, 490, 1024))
     assert torch.allclose(x[0, :, 524:], dark[:, None, None].expand(-1, 500, 1024))
-    # the predictor's own transform of the same uint8 RGB image
+    # the predictor's own transform of the same uint8 RGB image: the same tensor, exactly
     rgb = np.repeat(np.rint(norm[0] * 255).astype(np.uint8)[..., None], 3, axis=2)
-    assert torch.allclose(x[0], SAM2Transforms(1024, 0.0)(rgb), atol=1e-5)
+    assert torch.equal(x[0], SAM2Transforms(1024, 0.0)(rgb))
     # the embedding holds the image embedding and both high-resolution maps, all counted
     assert isinstance(emb, SAM2Embedding)
     assert tuple(emb.image_embed.shape) == (256, 64, 64)
     assert [tuple(f.shape) for f in emb.high_res_feats] == [(32, 256, 256), (64, 128, 128)]
     assert sam2.embedding_nbytes(emb) == 4 * (256 * 64**2 + 32 * 256**2 + 64 * 128**2)
+    # the earlier rule, named explicitly: each slice scaled to its own range
+    monkeypatch.setattr(sam2, "intensity", "percentile")
+    old = sam2.normalize_volume(volume)
+    assert sam2.contract_used["contract"] == "preset:percentile"
+    assert set(np.unique(old[1])) == {0.0, 1.0} and np.array_equal(old[0], norm[0])
 
 
 # -- the real encoder, once: agreement with SAM2ImagePredictor -----------------------------------

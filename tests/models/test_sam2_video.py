@@ -182,8 +182,12 @@ def test_frames_are_the_normalised_slices_as_the_image_backend_sees_them(video, 
     assert isinstance(state["images"], VolumeFrames) and state["num_frames"] == SHAPE[0]
     assert (state["video_height"], state["video_width"]) == SHAPE[1:]
     norm = video.normalize_volume(vol)
-    rgb = np.repeat(np.rint(norm[3] * 255).astype(np.uint8)[..., None], 3, axis=2)
-    assert torch.allclose(state["images"][3], SAM2Transforms(1024, 0.0)(rgb), atol=1e-5)
+    # the contract's levels: the whole volume clipped to its 0.5 / 99.5 percentiles, one scale
+    clipped = np.clip(vol.astype(np.float64), *np.percentile(vol.astype(np.float64), [0.5, 99.5]))
+    levels = np.rint((clipped - clipped.min()) / (clipped.max() - clipped.min()) * 255)
+    assert np.array_equal(np.rint(norm * 255), levels)
+    rgb = np.repeat(levels[3].astype(np.uint8)[..., None], 3, axis=2)
+    assert torch.equal(state["images"][3], SAM2Transforms(1024, 0.0)(rgb))
     # init_state warmed up on frame 0, then the prompted frame 3 was encoded
     assert torch.equal(spies.encoder.inputs[0][0], state["images"][0])
     assert torch.equal(spies.encoder.inputs[1][0], state["images"][3])

@@ -233,3 +233,24 @@ def test_interaction_without_prompts_is_not_allowed_to_change_anything() -> None
     first = model.predict(_interaction([Box2D(1, (2, 2), (8, 8))], target), None)
     same = model.predict(Interaction((), (), 0, 0.0, "none"), first)
     assert np.array_equal(same.mask, first.mask) and same.timings.slices_inferred == 0
+
+
+def test_prepare_hands_the_modality_to_a_backend_that_takes_it() -> None:
+    seen: list[Any] = []
+
+    class ModalityBackend(ModelSpaceBackend):
+        def normalize_volume(self, image, modality=None):
+            seen.append(modality)
+            self.contract_used = {"modality": modality}
+            return image.astype(np.float32)
+
+    image = np.zeros((2, 16, 16), np.float32)
+    backend = ModalityBackend()
+    model = SliceWiseModel(backend)
+    model.prepare(image, modality="CT")
+    model.prepare(image)
+    assert seen == ["CT", None] and model.contract_used == {"modality": None}
+    # a backend whose contract does not depend on the modality is called without it
+    plain = SliceWiseModel(ModelSpaceBackend())
+    plain.prepare(image, modality="MR")
+    assert plain.shape == (2, 16, 16) and plain.contract_used is None

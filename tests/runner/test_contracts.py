@@ -84,7 +84,8 @@ def test_a_plain_nnunet_ct_dataset_runs_with_the_ct_contract_and_records_it(
     lite = steps[steps["model"] == "litemedsam"].iloc[0]
     used = json.loads(lite["versions"])["contract"]
     assert used == {"contract": "litemedsam-ct-v1", "intensity": "medsam_ct", "modality": "CT"}
-    assert lite["dice"] > 0.8
+    # the authors' contract on this small lesion: Dice 0.50, NSD 0.83 (benchmarks/contracts.py)
+    assert lite["dice"] > 0.45 and lite["nsd"] > 0.75
 
 
 def test_an_unknown_modality_stops_the_run_naming_the_file_and_the_option(
@@ -108,8 +109,10 @@ def test_the_contract_is_part_of_the_unit_identity() -> None:
     from radioactive.runner.config import ModelSpec
     from radioactive.runner.run import _context
 
-    cfg = config_from_dict({"name": "x", "datasets": [{"name": "demo"}],
-                            "models": [{"name": "litemedsam"}], "prompters": ["box_per_slice"]})  # fmt: skip
+    cfg = config_from_dict(
+        {"name": "x", "datasets": [{"name": "demo"}], "models": [{"name": "litemedsam"}],
+         "prompters": ["box_per_slice"]}
+    )  # fmt: skip
     model = ModelSpec(name="litemedsam")
     ct = _context(cfg, model, planned_contract("litemedsam", {}, "CT"))
     mr = _context(cfg, model, planned_contract("litemedsam", {}, "MR"))

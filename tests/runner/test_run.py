@@ -86,9 +86,11 @@ cache_dir: {demo_cache}
     df = _steps(out)
     assert len(df) == 2 and set(df["model"]) == {"litemedsam", "filled_box"}
     by_model = df.set_index("model")
-    assert by_model.loc["litemedsam", "dice"] > 0.8
+    # LiteMedSAM's authors' contract (CT window 40 / 400, INTER_AREA resize) on this small lesion:
+    # Dice 0.50, NSD 0.83 (docs/models.md, "What the contracts change")
+    assert by_model.loc["litemedsam", "dice"] > 0.45
     assert by_model.loc["litemedsam", "dof"] == 2 * 3  # a box on each of the 3 lesion slices
-    assert by_model.loc["litemedsam", "nsd"] > 0.8
+    assert by_model.loc["litemedsam", "nsd"] > 0.75
     con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
     cases = con.execute('SELECT DISTINCT "case" FROM steps').fetchall()
     runs = con.execute("SELECT package_version, git_commit FROM runs").fetchall()

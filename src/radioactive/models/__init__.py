@@ -149,6 +149,6 @@ __all__ = [
     "UnsupportedPrompt",
     "describe_model",
     "get_model",
-    "planned_contract",
     "model_names",
+    "planned_contract",
 ]

@@ -113,8 +113,8 @@ def select_contract(
     raise UnknownModalityError(
         f"model {model!r} prepares {stated} differently, and the volume has {shown}",
         path=where,
-        fix="name the modality in the dataset's dataset.json (`channel_names`: {\"0\": \"CT\"} "
-        "or \"MR\"), or set `modality: CT` / `modality: MR` on the dataset entry of the "
+        fix='name the modality in the dataset\'s dataset.json (`channel_names`: {"0": "CT"} '
+        'or "MR"), or set `modality: CT` / `modality: MR` on the dataset entry of the '
         "experiment, or pass the model option `intensity` with a preset "
         "(`radioactive models info " + model + "` lists them)",
     )

@@ -84,7 +84,9 @@ def clip_range(image: npt.NDArray, preset: str = "percentile") -> tuple[float, f
     if r.kind == "window":
         return r.a - r.b / 2.0, r.a + r.b / 2.0
     arr = np.asarray(image)
-    if not np.issubdtype(arr.dtype, np.number) or arr.dtype == np.float16:
+    if r.levels is not None:  # the authors' numpy code takes its percentiles in float64
+        arr = arr.astype(np.float64)
+    elif not np.issubdtype(arr.dtype, np.number) or arr.dtype == np.float16:
         arr = arr.astype(np.float32)
     if r.kind == "percentile_nonzero":
         arr = arr[arr != 0]
@@ -108,28 +110,48 @@ def normalize(
     A constant slice (or volume) becomes 0.
     """
     r = rule(preset)
-    raw = np.asarray(image, dtype=np.float32)
-    lo, hi = clip_range(raw, preset)
-    x = np.clip(raw, lo, hi)
+    lo, hi = clip_range(image, preset)
     slicewise = (r.scale == "slice") if per_slice is None else per_slice
+    if r.levels is not None:
+        return _levels(np.asarray(image), r, lo, hi, slicewise, out_max)
+    x = np.clip(np.asarray(image, dtype=np.float32), lo, hi)
     if slicewise:
         mn = x.min(axis=(1, 2), keepdims=True)
         mx = x.max(axis=(1, 2), keepdims=True)
     else:
         mn, mx = np.float32(x.min()), np.float32(x.max())
     span = np.where(mx - mn > 0, mx - mn, 1.0).astype(np.float32)
-    if r.levels is None:
-        out: npt.NDArray[np.float32] = ((x - mn) / span * np.float32(out_max)).astype(np.float32)
-    else:
-        scaled = (x.astype(np.float64) - mn) / span * 255.0
+    out: npt.NDArray[np.float32] = ((x - mn) / span * np.float32(out_max)).astype(np.float32)
+    if r.keep_zero:
+        out[np.asarray(image) == 0] = 0.0
+    return out
+
+
+def _levels(
+    image: npt.NDArray, r: IntensityRule, lo: float, hi: float, slicewise: bool, out_max: float
+) -> npt.NDArray[np.float32]:
+    """The uint8-level rules, computed in float64 as the authors' numpy code does (in float32 a
+    value next to a .5 boundary can move to the neighbouring level), a few slices at a time so
+    that a large CT never exists in float64 at once."""
+    out = np.empty(image.shape, dtype=np.float32)
+    vmin = float(np.clip(np.min(image), lo, hi))
+    vmax = float(np.clip(np.max(image), lo, hi))
+    step = max(1, int(2**24 // max(1, image[0].size)))
+    for z0 in range(0, image.shape[0], step):
+        raw = np.asarray(image[z0 : z0 + step], dtype=np.float64)
+        x = np.clip(raw, lo, hi)
+        if slicewise:
+            mn = x.min(axis=(1, 2), keepdims=True)
+            mx = x.max(axis=(1, 2), keepdims=True)
+        else:
+            mn, mx = np.float64(vmin), np.float64(vmax)
+        span = np.where(mx - mn > 0, mx - mn, 1.0)
+        scaled = (x - mn) / span * 255.0
         if r.keep_zero:
             scaled[raw == 0] = 0.0
         q = np.rint(scaled) if r.levels == "round" else np.trunc(scaled)
-        out = (np.clip(q, 0, 255) / 255.0 * out_max).astype(np.float32)
-    if r.keep_zero and r.levels is None:
-        out[raw == 0] = 0.0
+        out[z0 : z0 + step] = np.clip(q, 0, 255) / 255.0 * out_max
     return out
-
 
 def check_intensity(intensity: str) -> str:
     """``intensity`` if it is ``"auto"`` (the authors' contract) or a preset name, else a

@@ -10,10 +10,9 @@ the RadioActive reference's volume percentiles), each slice through ``mobile_sam
 from __future__ import annotations
 
 from pathlib import Path
-
-from radioactive.models.base import Capabilities, ModelCard
 from typing import Any
 
+from radioactive.models.base import Capabilities, ModelCard
 from radioactive.models.checkpoints import CHECKPOINTS, require_checkpoint
 from radioactive.models.contracts import AUTO
 from radioactive.models.sam import SamFamilyBackend

@@ -36,7 +36,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ from radioactive.models.base import (
     StepTimings,
     check_supported,
 )
+from radioactive.models.contracts import InputContract
 from radioactive.prompts.types import Box2D, Interaction, Lasso, MaskPrompt, Point, Scribble
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,22 @@ class NNInteractiveModel:
         reference="Isensee et al. 2025, nnInteractive: Redefining 3D Promptable Segmentation "
         "(arXiv:2503.08373)",
     )
+    contracts = (
+        InputContract(
+            name="nninteractive-session-v1", modality="any",
+            intensity="raw intensities; the session normalises them itself (its nnU-Net plans)",
+            preset="raw", resampling="none (the session works at the image's own grid)",
+            crop="the session's own patches around the interactions",
+            channels="(1, z, y, x) float32, as SimpleITK arrays in the authors' README",
+            source="MIC-DKFZ/nnInteractive README.md; "
+            "nnInteractive/inference/inference_session.py (set_image)",
+        ),
+    )  # fmt: skip
+    #: the same for every volume (the session normalises the raw intensities itself)
+    contract_used: ClassVar[dict[str, str]] = {
+        "contract": "nninteractive-session-v1",
+        "intensity": "raw",
+    }
     capabilities = Capabilities(
         dim=3,
         prompt_types=frozenset({"point", "box2d", "scribble", "lasso"}),
@@ -203,7 +220,13 @@ class NNInteractiveModel:
 
     # -- Model protocol ----------------------------------------------------------------------
 
-    def prepare(self, image: npt.NDArray, spacing_mm: tuple[float, float, float]) -> None:
+    def prepare(
+        self,
+        image: npt.NDArray,
+        spacing_mm: tuple[float, float, float],
+        modality: str | None = None,
+    ) -> None:
+        """Hand the raw volume to the session (its contract is the same for every modality)."""
         if np.ndim(image) != 3:
             raise ValueError(f"expected a 3D (z, y, x) image, got shape {np.shape(image)}")
         arr = np.asarray(image, dtype=np.float32)

@@ -10,12 +10,21 @@ of :mod:`radioactive.models.checkpoints` (``sam_vit_b``, ``sam_vit_l``, ``sam_vi
 box / mask prompt and maps the low-resolution logits back onto the slice. The models differ only
 in their input contract (PROTOCOL §8), which a subclass states:
 
-* **SAM** (and MobileSAM): the volume clipped to its 0.5–99.5 percentiles, each slice scaled to
-  [0, 255] (integer levels), three channels, longest side 1024 plus zero padding after SAM's
-  pixel mean / std (:class:`~radioactive.models.transforms.LongestSideResize`).
-* **MedSAM**: each slice clipped to its *own* 0.5–99.5 percentiles and scaled to [0, 1], resized
-  to a 1024 × 1024 square (aspect ratio not kept, bicubic), min-max scaled to [0, 1] again, no
-  pixel mean / std (:class:`SquareResize`); box prompts only, as in ``MedSAM_Inference.py``.
+* **SAM** (and MobileSAM), the RadioActive reference's preprocessing (:data:`SAM_CONTRACTS`):
+  the volume clipped to its 0.5–99.5 percentiles over all voxels and scaled with the clipped
+  volume's range to [0, 255] (rounded uint8 levels), each slice as an RGB image through the
+  predictor's own ``ResizeLongestSide.apply_image`` and ``Sam.preprocess`` (pixel mean / std,
+  zero padding to 1024²).
+* **MedSAM**, its authors' ``pre_CT_MR.py`` and ``MedSAM_Inference.py``
+  (:data:`MEDSAM_CONTRACTS`): CT windowed at level 40 / width 400, MR clipped to the
+  0.5–99.5 percentiles of its non-zero voxels, both truncated to uint8; each slice resized to a
+  1024 × 1024 square with ``skimage.transform.resize`` (order 3, anti-aliased), cast to uint8,
+  min-max scaled to [0, 1], no pixel mean / std; the sigmoid of the low-resolution logits is
+  resized straight to the slice; box prompts only.
+
+``intensity="auto"`` (the default) selects the contract for the volume's modality; any preset
+of :mod:`radioactive.models.intensity` (e.g. the earlier ``"percentile"``) overrides its
+intensity rule and is recorded as such.
 
 ``weights="random"`` builds a model with random (seeded, reproducible) weights and no checkpoint:
 for tests and timing benchmarks only, never for results; the card then names no checkpoint.
@@ -28,14 +37,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from radioactive.models.base import Capabilities, ModelCard, UnsupportedPrompt
 from radioactive.models.checkpoints import CHECKPOINTS, require_checkpoint
-from radioactive.models.intensity import PRESETS, normalize
+from radioactive.models.contracts import AUTO, InputContract, resolved
+from radioactive.models.intensity import check_intensity, normalize
 from radioactive.models.slicewise import SlicePrompts
 from radioactive.models.transforms import LongestSideResize
 
@@ -51,6 +61,49 @@ SAM_FILES = {
 MEDSAM_FILE = "medsam_vit_b.pth"
 #: seed of ``weights="random"`` (drawn from a forked generator; global state is left alone)
 RANDOM_WEIGHTS_SEED = 0
+
+SAM_CONTRACTS = (
+    InputContract(
+        name="sam-reference-v1",
+        modality="any",
+        intensity="volume clipped to its 0.5-99.5 percentiles over all voxels, min-max scaled "
+        "with the clipped volume's range to [0, 255] and rounded to uint8",
+        preset="sam_reference",
+        resampling="ResizeLongestSide(1024) of the uint8 RGB slice (SamPredictor.set_image)",
+        crop="the whole axial slice; zero padding to 1024 x 1024 after pixel mean / std",
+        channels="3 identical channels, (x - pixel_mean) / pixel_std (Sam.preprocess)",
+        source="MIC-DKFZ/radioactive src/radioa/model/SAM.py (set_image, preprocess_img); "
+        "facebookresearch/segment-anything segment_anything/predictor.py, utils/transforms.py",
+    ),
+)
+_MEDSAM_SLICE = (
+    "per slice: skimage.transform.resize to 1024 x 1024 (order 3, anti-aliased, "
+    "preserve_range), cast to uint8, min-max scaled to [0, 1]"
+)
+MEDSAM_CONTRACTS = (
+    InputContract(
+        name="medsam-ct-v1",
+        modality="CT",
+        intensity="window level 40 / width 400 HU ([-160, 240]), min-max of the windowed volume "
+        "to [0, 255], truncated to uint8",
+        preset="medsam_ct",
+        resampling=_MEDSAM_SLICE,
+        crop="the whole axial slice (aspect ratio not kept)",
+        channels="3 identical channels in [0, 1]; no pixel mean / std",
+        source="bowang-lab/MedSAM pre_CT_MR.py (CT branch); MedSAM_Inference.py",
+    ),
+    InputContract(
+        name="medsam-mr-v1",
+        modality="MR",
+        intensity="clipped to the 0.5-99.5 percentiles of the positive voxels (> 0), min-max of "
+        "the clipped volume to [0, 255], voxels that were 0 stay 0, truncated to uint8",
+        preset="medsam_mr",
+        resampling=_MEDSAM_SLICE,
+        crop="the whole axial slice (aspect ratio not kept)",
+        channels="3 identical channels in [0, 1]; no pixel mean / std",
+        source="bowang-lab/MedSAM pre_CT_MR.py (MR branch); MedSAM_Inference.py",
+    ),
+)
 
 
 class SliceResize(Protocol):
@@ -101,7 +154,9 @@ class SquareResize:
         """(N, 2) slice pixel (y, x) → (N, 2) model (x, y) coordinates."""
         pts = np.asarray(yx, dtype=float).reshape(-1, 2)
         h, w = shape
-        return np.stack([pts[:, 1] * (self.size / w), pts[:, 0] * (self.size / h)], axis=1)
+        # divide, then multiply, as MedSAM_Inference.py does (``box / [W, H, W, H] * 1024``):
+        # the same float64 numbers, not merely close ones
+        return np.stack([pts[:, 1] / w * self.size, pts[:, 0] / h * self.size], axis=1)
 
     def points_back(self, xy: npt.ArrayLike, shape: tuple[int, int]) -> npt.NDArray[np.float64]:
         """Inverse of :meth:`points`: model (x, y) → slice (y, x)."""
@@ -196,7 +251,8 @@ class SamFamilyBackend:
         resize: slice ↔ model-frame mapping.
         weights_path: state dict to load strictly (``None``: keep the weights ``net`` has).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        intensity: ``"auto"`` (the authors' contract for the volume's modality) or an
+            intensity preset (see :mod:`radioactive.models.intensity`).
         multimask: ``"auto"`` (three candidates for a lone point, the best by predicted IoU, as
             SAM recommends), ``"always"`` or ``"never"``.
     """
@@ -205,6 +261,8 @@ class SamFamilyBackend:
     capabilities: Capabilities
     #: the registry entry of :mod:`radioactive.models.checkpoints` this model loads
     checkpoint_name: str
+    #: the authors' input contracts, per modality (see :mod:`radioactive.models.contracts`)
+    contracts: ClassVar[tuple[InputContract, ...]] = SAM_CONTRACTS
 
     def __init__(
         self,
@@ -213,7 +271,7 @@ class SamFamilyBackend:
         *,
         weights_path: Path | None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = AUTO,
         multimask: str = "auto",
     ):
         import torch
@@ -222,10 +280,7 @@ class SamFamilyBackend:
 
         if multimask not in MULTIMASK:
             raise ValueError(f"multimask must be one of {', '.join(MULTIMASK)}, got {multimask!r}")
-        if intensity not in PRESETS:
-            raise ValueError(
-                f"unknown intensity preset {intensity!r}; choose one of: {', '.join(PRESETS)}"
-            )
+        check_intensity(intensity)
         self.device = pick_device(device)
         if weights_path is not None:
             net.load_state_dict(load_state_dict(str(weights_path), self.device), strict=True)
@@ -233,24 +288,46 @@ class SamFamilyBackend:
         self.resize = resize
         self.intensity = intensity
         self.multimask = multimask
+        self.contract_used: dict[str, Any] | None = None
         self._torch = torch
 
     # -- input contract --------------------------------------------------------------------------
 
-    def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
-        """Volume percentiles (or a CT window) → each slice on integer levels of [0, 255]."""
-        return np.rint(normalize(image, self.intensity, out_max=255.0)).astype(np.float32)
+    def preset_for(self, modality: str | None) -> str:
+        """The intensity preset for a volume of ``modality``: the authors' contract
+        (``intensity="auto"``) or the preset the user named; recorded in ``contract_used``."""
+        self.contract_used = resolved(self.card.name, self.contracts, modality, self.intensity)
+        return str(self.contract_used["intensity"])
+
+    def normalize_volume(
+        self, image: npt.NDArray, modality: str | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The volume on the 256 integer levels of [0, 255] (the contract's intensity rule)."""
+        preset = self.preset_for(modality)
+        return np.rint(normalize(image, preset, out_max=255.0)).astype(np.float32)
+
+    def resize_transform(self) -> Any:
+        """The predictor's own ``ResizeLongestSide`` (``segment_anything``)."""
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        return ResizeLongestSide(int(self.resize.size))
 
     def encoder_input(self, x: Any) -> Any:
-        """Normalised slices (B, H, W) on the device → the image encoder's (B, 3, S, S) input:
-        resized, three channels, ``(x - pixel_mean) / pixel_std``, then zero padding (as
-        ``Sam.preprocess``)."""
-        nh, nw = self.resize.resized_shape((int(x.shape[-2]), int(x.shape[-1])))
-        x = self.resize.image(x[:, None]).clamp(0, 255).expand(-1, 3, -1, -1)
-        x = (x - self.net.pixel_mean) / self.net.pixel_std
-        x[..., nh:, :] = 0
-        x[..., :, nw:] = 0
-        return x
+        """Normalised slices (B, H, W) on the device → the image encoder's (B, 3, S, S) input,
+        exactly as ``SamPredictor.set_image`` makes it: each slice as a uint8 RGB image resized
+        by the predictor's ``ResizeLongestSide.apply_image``, then ``Sam.preprocess`` (pixel
+        mean / std, zero padding)."""
+        torch = self._torch
+        transform = self.resize_transform()
+        levels = np.clip(np.rint(x.detach().cpu().numpy()), 0, 255).astype(np.uint8)
+        images = [transform.apply_image(np.repeat(s[..., None], 3, axis=-1)) for s in levels]
+        t = torch.as_tensor(np.stack(images), device=self.device)
+        t = t.permute(0, 3, 1, 2).contiguous().float()
+        return self.net.preprocess(t)
+
+    def full_logits(self, low: Any, shape: tuple[int, int]) -> npt.NDArray[np.float32]:
+        """The chosen low-resolution logits on the slice (``Sam.postprocess_masks``)."""
+        return self.resize.logits_to_slice(low, shape)
 
     # -- the SliceBackend protocol ---------------------------------------------------------------
 
@@ -301,7 +378,7 @@ class SamFamilyBackend:
             )
             best = int(torch.argmax(iou[0])) if multi else 0
             chosen = low[0, best]
-            full = self.resize.logits_to_slice(chosen, shape)
+            full = self.full_logits(chosen, shape)
         return full, chosen.detach().clone()
 
 
@@ -313,7 +390,8 @@ class SAMBackend(SamFamilyBackend):
         checkpoint: a checkpoint file to use instead of the registry's ``sam_<variant>``.
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        intensity: ``"auto"`` (the authors' contract for the volume's modality) or an
+            intensity preset (see :mod:`radioactive.models.intensity`).
         multimask: ``"auto"``, ``"always"`` or ``"never"`` (see :class:`SamFamilyBackend`).
         weights: ``"pretrained"`` (the checkpoint) or ``"random"`` (seeded random weights, no
             checkpoint, a warning: tests and timing benchmarks only).
@@ -321,7 +399,7 @@ class SAMBackend(SamFamilyBackend):
 
     card = ModelCard(
         name="sam",
-        version="1",
+        version="2",
         checkpoint=SAM_FILES["vit_h"],
         checkpoint_sha256=CHECKPOINTS["sam_vit_h"].sha256 if "sam_vit_h" in CHECKPOINTS else None,
         licence="Apache-2.0",
@@ -339,7 +417,7 @@ class SAMBackend(SamFamilyBackend):
         checkpoint: str | Path | None = None,
         cache: str | Path | None = None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = AUTO,
         multimask: str = "auto",
         weights: str = "pretrained",
     ):
@@ -369,14 +447,16 @@ class MedSAMBackend(SamFamilyBackend):
         checkpoint: a checkpoint file to use instead of the registry's ``medsam``.
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset; ``"percentile"`` clips each slice to its own 0.5–99.5
-            percentiles (MedSAM's contract), a CT window clips every slice alike.
+        intensity: ``"auto"`` (MedSAM's contract: CT window 40 / 400, MR percentiles of the
+            positive voxels, both as :meth:`pre_ct_mr`) or a preset; ``"percentile"`` clips
+            each slice to its own 0.5–99.5 percentiles (the earlier default), a CT window clips
+            every slice alike.
         weights: ``"pretrained"`` or ``"random"`` (as :class:`SAMBackend`).
     """
 
     card = ModelCard(
         name="medsam",
-        version="1",
+        version="2",
         checkpoint=MEDSAM_FILE,
         checkpoint_sha256=CHECKPOINTS["medsam"].sha256 if "medsam" in CHECKPOINTS else None,
         licence="Apache-2.0",
@@ -386,13 +466,16 @@ class MedSAMBackend(SamFamilyBackend):
     )
     capabilities = Capabilities(dim=2, prompt_types=frozenset({"box2d"}), accepts_mask=False)
     checkpoint_name = "medsam"
+    contracts = MEDSAM_CONTRACTS
+    #: the presets :meth:`pre_ct_mr` implements exactly (the authors' rules)
+    pre_ct_mr_presets: ClassVar[tuple[str, ...]] = ("medsam_ct", "medsam_mr")
 
     def __init__(
         self,
         checkpoint: str | Path | None = None,
         cache: str | Path | None = None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = AUTO,
         weights: str = "pretrained",
     ):
         from radioactive.models._torch import quiet_imports
@@ -407,23 +490,85 @@ class MedSAMBackend(SamFamilyBackend):
             device=device, intensity=intensity, multimask="never",
         )  # fmt: skip
 
-    def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
-        """Each slice clipped to its own percentiles (or the CT window) and scaled to [0, 1] on
-        the 256 levels of the reference's uint8 images."""
+    def normalize_volume(
+        self, image: npt.NDArray, modality: str | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The volume on the 256 uint8 levels of [0, 255]: the contract's rule for the modality
+        (window 40 / 400 for CT, percentiles of the positive voxels for MR, exactly as
+        ``pre_CT_MR.py``: :meth:`pre_ct_mr`); the named preset ``"percentile"`` clips each slice
+        to its own 0.5-99.5 percentiles (the earlier default)."""
+        preset = self.preset_for(modality)
         arr = np.asarray(image)
-        if PRESETS[self.intensity][0] == "percentile":
+        if preset in self.pre_ct_mr_presets:
+            return self.pre_ct_mr(arr, preset)
+        if preset == "percentile":
             out = np.empty(arr.shape, dtype=np.float32)
             for z in range(arr.shape[0]):
-                out[z] = normalize(arr[z : z + 1], self.intensity, out_max=255.0)[0]
+                out[z] = normalize(arr[z : z + 1], preset, out_max=255.0)[0]
         else:
-            out = normalize(arr, self.intensity, out_max=255.0)
-        return (np.rint(out) / np.float32(255.0)).astype(np.float32)
+            out = normalize(arr, preset, out_max=255.0)
+        return np.rint(out).astype(np.float32)
+
+    @staticmethod
+    def pre_ct_mr(image: npt.NDArray, preset: str) -> npt.NDArray[np.float32]:
+        """The uint8 levels ``pre_CT_MR.py`` writes for a volume (as float32), bit for bit.
+
+        ``medsam_ct``: clipped to the window [level - width / 2, level + width / 2];
+        ``medsam_mr``: clipped to the 0.5 and 99.5 percentiles of the *positive* voxels (the
+        script's ``image_data > 0``). Then the clipped volume min-max scaled to [0, 255], the voxels
+        that were 0 set back to 0 (MR), and truncated to uint8. The numpy operations are those of
+        the script, on the volume's own dtype (float32 arithmetic for a float32 volume, float64
+        for an integer one), so no level differs by rounding. A volume that is constant after
+        clipping (or an MR volume without a positive voxel) becomes 0, where the script divides
+        by zero.
+        """
+        from radioactive.models.intensity import rule
+
+        if preset not in MedSAMBackend.pre_ct_mr_presets:
+            raise ValueError(f"pre_CT_MR.py has no rule {preset!r}")
+        r = rule(preset)
+        arr = np.asarray(image)
+        if r.kind == "window":
+            lo, hi = r.a - r.b / 2, r.a + r.b / 2
+        else:
+            positive = arr[arr > 0]
+            if positive.size == 0:
+                return np.zeros(arr.shape, dtype=np.float32)
+            lo, hi = np.percentile(positive, r.a), np.percentile(positive, r.b)
+        x = np.clip(arr, lo, hi)
+        mn, mx = np.min(x), np.max(x)
+        if not mx - mn > 0:
+            return np.zeros(arr.shape, dtype=np.float32)
+        x = (x - mn) / (mx - mn) * 255.0
+        if r.keep_zero:
+            x[arr == 0] = 0
+        return x.astype(np.uint8).astype(np.float32)
 
     def encoder_input(self, x: Any) -> Any:
-        """Slices (B, H, W) in [0, 1] → (B, 3, 1024, 1024): square resize, then min-max to
-        [0, 1] per slice as ``MedSAM_Inference.py`` (no pixel mean / std, no padding)."""
-        x = self.resize.image(x[:, None]).clamp(0, 1)
-        lo = x.amin(dim=(-2, -1), keepdim=True)
-        hi = x.amax(dim=(-2, -1), keepdim=True)
-        x = (x - lo) / (hi - lo).clamp_min(1e-8)
-        return x.expand(-1, 3, -1, -1).contiguous()
+        """Slices (B, H, W) on the 256 levels → (B, 3, 1024, 1024), as ``MedSAM_Inference.py``:
+        ``skimage.transform.resize`` to the square (order 3, anti-aliased, range preserved),
+        cast to uint8, min-max to [0, 1] per slice; no pixel mean / std, no padding."""
+        from skimage import transform
+
+        torch = self._torch
+        size = int(self.resize.size)
+        out = []
+        for s in np.clip(np.rint(x.detach().cpu().numpy()), 0, 255).astype(np.uint8):
+            r = transform.resize(
+                s, (size, size), order=3, preserve_range=True, anti_aliasing=True
+            ).astype(np.uint8)
+            lo, hi = float(r.min()), float(r.max())
+            out.append((r - lo) / max(hi - lo, 1e-8))
+        t = torch.as_tensor(np.stack(out), dtype=torch.float32, device=self.device)
+        return t[:, None].expand(-1, 3, -1, -1).contiguous()
+
+    def full_logits(self, low: Any, shape: tuple[int, int]) -> npt.NDArray[np.float32]:
+        """As ``medsam_inference``: the sigmoid of the low-resolution logits resized bilinearly
+        straight to the slice; returned as logits, so ``> 0`` is MedSAM's ``> 0.5``."""
+        torch = self._torch
+        import torch.nn.functional as F
+
+        p = torch.sigmoid(low.reshape(1, 1, *low.shape[-2:]).float())
+        p = F.interpolate(p, size=shape, mode="bilinear", align_corners=False)[0, 0]
+        p = p.clamp(1e-7, 1 - 1e-7)
+        return np.asarray(torch.logit(p).cpu().numpy(), dtype=np.float32)

@@ -8,8 +8,10 @@ and ``configs/sam2/sam2_hiera_*.yaml``); weights from the registry of
 Input contract (PROTOCOL §8, "as SAM, square resize 1024, image predictor"), exactly what
 ``SAM2ImagePredictor`` does with a uint8 RGB image:
 
-* the volume clipped to its 0.5–99.5 percentiles (or a CT window), each slice scaled to the 256
-  integer levels of a uint8 image and divided by 255 (``ToTensor``), three channels;
+* the RadioActive reference's intensity rule (:data:`SAM2_CONTRACTS`): the volume clipped to its
+  0.5–99.5 percentiles over all voxels, scaled with the clipped volume's range to the 256 integer
+  levels of a uint8 image (rounded) and divided by 255 (``ToTensor``), three channels (a preset
+  named by ``intensity`` overrides the rule);
 * resized to a 1024 × 1024 square (aspect ratio not kept; bilinear, anti-aliased, as
   torchvision's ``Resize`` on tensors), ImageNet mean / std;
 * ``forward_image`` + ``_prepare_backbone_features`` (+ ``no_mem_embed``): the embedding of a
@@ -35,6 +37,7 @@ import numpy.typing as npt
 
 from radioactive.models.base import Capabilities, ModelCard, UnsupportedPrompt
 from radioactive.models.checkpoints import CHECKPOINTS
+from radioactive.models.contracts import AUTO, InputContract
 from radioactive.models.intensity import normalize
 from radioactive.models.sam import (
     SamFamilyBackend,
@@ -58,6 +61,21 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: the predictor clamps the low-resolution logits it returns (and feeds back) to this range
 LOW_RES_CLAMP = 32.0
+
+SAM2_CONTRACTS = (
+    InputContract(
+        name="sam2-reference-v1",
+        modality="any",
+        intensity="volume clipped to its 0.5-99.5 percentiles over all voxels, min-max scaled "
+        "with the clipped volume's range to [0, 255] and rounded to uint8",
+        preset="sam_reference",
+        resampling="SAM2Transforms: ToTensor (/ 255), Resize((1024, 1024)) bilinear",
+        crop="the whole axial slice (aspect ratio not kept)",
+        channels="3 identical channels, ImageNet mean / std",
+        source="MIC-DKFZ/radioactive src/radioa/model/SAM2.py (set_image, preprocess_img); "
+        "facebookresearch/sam2 sam2/sam2_image_predictor.py, sam2/utils/transforms.py",
+    ),
+)
 
 
 def checkpoint_name(variant: str, version: str = "2.1") -> str:
@@ -115,9 +133,6 @@ class SAM2Resize(SquareResize):
         return np.asarray(x[0, 0].detach().cpu().numpy(), dtype=np.float32)
 
 
-_DEFAULT = CHECKPOINTS.get("sam2.1_hiera_large")
-
-
 #: the registry entry of the default model (absent until the registry lists SAM 2)
 _DEFAULT = CHECKPOINTS.get("sam2.1_hiera_large")
 
@@ -132,7 +147,8 @@ class SAM2Backend(SamFamilyBackend):
         checkpoint: a checkpoint file to use instead of the registry's.
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        intensity: ``"auto"`` (the contract) or an intensity preset (see
+            :mod:`radioactive.models.intensity`).
         multimask: ``"auto"`` (three candidates for a lone point, the best by predicted IoU),
             ``"always"`` or ``"never"``.
         weights: ``"pretrained"`` (the checkpoint) or ``"random"`` (seeded random weights, no
@@ -141,7 +157,7 @@ class SAM2Backend(SamFamilyBackend):
 
     card = ModelCard(
         name="sam2",
-        version="1",
+        version="2",
         checkpoint="sam2.1_hiera_large.pt",
         checkpoint_sha256=_DEFAULT.sha256 if _DEFAULT is not None else None,
         licence="Apache-2.0",
@@ -150,6 +166,7 @@ class SAM2Backend(SamFamilyBackend):
         reference="Ravi et al., SAM 2: Segment Anything in Images and Videos, arXiv:2408.00714 "
         "(2024)",
     )
+    contracts = SAM2_CONTRACTS
     capabilities = Capabilities(
         dim=2, prompt_types=frozenset({"point", "box2d"}), accepts_mask=True
     )
@@ -162,7 +179,7 @@ class SAM2Backend(SamFamilyBackend):
         checkpoint: str | Path | None = None,
         cache: str | Path | None = None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = AUTO,
         multimask: str = "auto",
         weights: str = "pretrained",
     ):
@@ -199,9 +216,12 @@ class SAM2Backend(SamFamilyBackend):
 
     # -- input contract --------------------------------------------------------------------------
 
-    def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
-        """Volume percentiles (or a CT window) → each slice on the 256 uint8 levels, in [0, 1]."""
-        out = np.rint(normalize(image, self.intensity, out_max=255.0)).astype(np.float32)
+    def normalize_volume(
+        self, image: npt.NDArray, modality: str | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The volume on the 256 uint8 levels, divided by 255 (the contract's intensity rule)."""
+        preset = self.preset_for(modality)
+        out = np.rint(normalize(image, preset, out_max=255.0)).astype(np.float32)
         return (out / np.float32(255.0)).astype(np.float32)
 
     def encoder_input(self, x: Any) -> Any:

@@ -189,7 +189,8 @@ class SAM2VideoModel(SAM2Backend):
         checkpoint: a checkpoint file to use instead of the registry's.
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
-        intensity: intensity preset (see :mod:`radioactive.models.intensity`).
+        intensity: ``"auto"`` (the contract) or an intensity preset (see
+            :mod:`radioactive.models.intensity`).
         weights: ``"pretrained"`` (the checkpoint) or ``"random"`` (seeded random weights, no
             checkpoint, a warning: tests and timing benchmarks only).
         fill_hole_area: fill holes up to this many pixels in the 256² masks (upstream's
@@ -199,7 +200,7 @@ class SAM2VideoModel(SAM2Backend):
 
     card = ModelCard(
         name="sam2_video",
-        version="1",
+        version="2",
         checkpoint=SAM2Backend.card.checkpoint,
         checkpoint_sha256=SAM2Backend.card.checkpoint_sha256,
         licence=SAM2Backend.card.licence,
@@ -221,7 +222,7 @@ class SAM2VideoModel(SAM2Backend):
         checkpoint: str | Path | None = None,
         cache: str | Path | None = None,
         device: str | None = None,
-        intensity: str = "percentile",
+        intensity: str = "auto",
         weights: str = "pretrained",
         fill_hole_area: int = 0,
     ):
@@ -254,13 +255,17 @@ class SAM2VideoModel(SAM2Backend):
     # -- the Model protocol --------------------------------------------------------------------
 
     def prepare(
-        self, image: npt.NDArray, spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+        self,
+        image: npt.NDArray,
+        spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        modality: str | None = None,
     ) -> None:
-        """Normalise the volume; the inference state is made at the first prediction."""
+        """Normalise the volume (the contract for ``modality``); the inference state is made at
+        the first prediction."""
         arr = np.asarray(image)
         if arr.ndim != 3:
             raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
-        volume = np.ascontiguousarray(self.normalize_volume(arr), dtype=np.float32)
+        volume = np.ascontiguousarray(self.normalize_volume(arr, modality), dtype=np.float32)
         self.frames = VolumeFrames(volume, lambda x: self.encoder_input(x.to(self.device)))
         self.spacing_mm = spacing_mm
         self.state = None
