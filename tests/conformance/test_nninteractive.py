@@ -69,6 +69,15 @@ def raw_volume() -> np.ndarray:
 RAW = raw_volume()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads() -> Any:
+    """nnInteractive's session sets torch's process-wide thread count (``threads=1`` here):
+    give the other test modules theirs back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model folder with seeded random weights (instead of its constant predictor)."""

@@ -33,6 +33,17 @@ PATCH = 32
 SHAPE = (30, 40, 50)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads() -> Any:
+    """nnInteractive's session sets torch's process-wide thread count (``threads=1`` here):
+    give the other test modules theirs back."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def interaction(*prompts: Any, keep_previous: bool = True) -> Interaction:
     return Interaction(
         prompts=tuple(prompts), user_prompts=tuple(prompts), dof=0, seconds=0.0, source="test",

@@ -19,7 +19,7 @@ array([[0, 0, 0, 0, 0],
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -57,7 +57,7 @@ class FilledBoxBackend:
             source="radioactive (weight-free baseline)",
         ),
     )  # fmt: skip
-    contract_used = {"contract": "filled-box-v1", "intensity": "raw"}
+    contract_used: ClassVar[dict[str, Any]] = {"contract": "filled-box-v1", "intensity": "raw"}
 
     def normalize_volume(self, image: npt.NDArray) -> npt.NDArray[np.float32]:
         return np.asarray(image, dtype=np.float32)
@@ -224,13 +224,16 @@ class RandomWalkerBackend:
     contracts = (
         InputContract(
             name="random-walker-v1", modality="any",
-            intensity="volume clipped to its 0.5-99.5 percentiles over all voxels, scaled to [0, 1]",
+            intensity="volume clipped to its 0.5-99.5 percentiles over all voxels, "
+            "scaled to [0, 1]",
             preset="percentile (volume scaling)", resampling="none", crop="the whole slice",
             channels="1 channel, float",
             source="radioactive (weight-free baseline, scikit-image random_walker)",
         ),
     )  # fmt: skip
-    contract_used = {"contract": "random-walker-v1", "intensity": "percentile"}
+    contract_used: ClassVar[dict[str, Any]] = {
+        "contract": "random-walker-v1", "intensity": "percentile"
+    }  # fmt: skip
     capabilities = Capabilities(
         dim=2, prompt_types=frozenset({"point", "box2d"}), accepts_mask=False
     )

@@ -10,7 +10,7 @@ Two families of presets:
     (the RadioActive reference's SAM / SAM2 preprocessing, ``src/radioa/model/SAM.py``);
   - ``medsam_ct``: window level 40 / width 400 HU ([-160, 240]), min-max of the windowed volume
     to [0, 255], truncated to uint8 (MedSAM's ``pre_CT_MR.py``);
-  - ``medsam_mr``: clipped to the 0.5–99.5 percentiles of the non-zero voxels, min-max of the
+  - ``medsam_mr``: clipped to the 0.5–99.5 percentiles of the positive voxels, min-max of the
     clipped volume to [0, 255], voxels that were 0 stay 0, truncated to uint8 (the same file).
 
 * **Named variants** kept for comparison and for earlier results: ``percentile`` (0.5–99.5
@@ -19,8 +19,10 @@ Two families of presets:
   ``ct_bone`` (window, then per-slice min-max). Windows are (level, width) in Hounsfield units.
 
 Percentiles over positive voxels only (the reference's MedSAM adapter) are wrong for CT, where
-most tissue is below 0 HU; ``medsam_mr`` uses non-zero voxels only because MedSAM's MR
-preprocessing does, and only for MR.
+most tissue is below 0 HU; ``medsam_mr`` uses positive voxels only because MedSAM's MR
+preprocessing does, and only for MR. The two MedSAM rules are computed by :func:`pre_ct_mr`,
+with the script's own numpy operations on the volume's own dtype, so that every level equals the
+script's.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class IntensityRule:
     """One intensity rule.
 
     Attributes:
-        kind: ``"percentile"`` (over all voxels), ``"percentile_nonzero"`` (over voxels ≠ 0) or
+        kind: ``"percentile"`` (over all voxels), ``"percentile_positive"`` (over voxels ≠ 0) or
             ``"window"``.
         a, b: low and high percentile, or window level and width.
         scale: ``"slice"`` (each axial slice min-max scaled on its own) or ``"volume"``.
@@ -62,7 +64,7 @@ RULES: dict[str, IntensityRule] = {
     "sam_reference": IntensityRule("percentile", 0.5, 99.5, scale="volume", levels="round"),
     "medsam_ct": IntensityRule("window", 40.0, 400.0, scale="volume", levels="trunc"),
     "medsam_mr": IntensityRule(
-        "percentile_nonzero", 0.5, 99.5, scale="volume", levels="trunc", keep_zero=True
+        "percentile_positive", 0.5, 99.5, scale="volume", levels="trunc", keep_zero=True
     ),
 }
 #: the preset names (kept as a mapping for callers that test membership)
@@ -88,8 +90,8 @@ def clip_range(image: npt.NDArray, preset: str = "percentile") -> tuple[float, f
         arr = arr.astype(np.float64)
     elif not np.issubdtype(arr.dtype, np.number) or arr.dtype == np.float16:
         arr = arr.astype(np.float32)
-    if r.kind == "percentile_nonzero":
-        arr = arr[arr != 0]
+    if r.kind == "percentile_positive":
+        arr = arr[arr > 0]
         if arr.size == 0:
             return 0.0, 0.0
     lo, hi = np.percentile(arr, [r.a, r.b])
@@ -112,6 +114,8 @@ def normalize(
     r = rule(preset)
     lo, hi = clip_range(image, preset)
     slicewise = (r.scale == "slice") if per_slice is None else per_slice
+    if preset in PRE_CT_MR and not slicewise:
+        return (pre_ct_mr(image, preset) * np.float32(out_max / 255.0)).astype(np.float32)
     if r.levels is not None:
         return _levels(np.asarray(image), r, lo, hi, slicewise, out_max)
     x = np.clip(np.asarray(image, dtype=np.float32), lo, hi)
@@ -152,6 +156,43 @@ def _levels(
         q = np.rint(scaled) if r.levels == "round" else np.trunc(scaled)
         out[z0 : z0 + step] = np.clip(q, 0, 255) / 255.0 * out_max
     return out
+
+
+#: the presets :func:`pre_ct_mr` implements (MedSAM's ``pre_CT_MR.py``)
+PRE_CT_MR = ("medsam_ct", "medsam_mr")
+
+
+def pre_ct_mr(image: npt.NDArray, preset: str) -> npt.NDArray[np.float32]:
+    """The uint8 levels MedSAM's ``pre_CT_MR.py`` writes for a volume (as float32), bit for bit.
+
+    ``medsam_ct``: clipped to the window [level - width / 2, level + width / 2]; ``medsam_mr``:
+    clipped to the 0.5 and 99.5 percentiles of the *positive* voxels (the script's
+    ``image_data > 0``). Then the clipped volume min-max scaled to [0, 255], the voxels that were
+    0 set back to 0 (MR), and truncated to uint8. The numpy operations are those of the script,
+    on the volume's own dtype (float32 arithmetic for a float32 volume, float64 for an integer
+    one), so no level differs by rounding. A volume that is constant after clipping (or an MR
+    volume without a positive voxel) becomes 0, where the script divides by zero.
+    """
+    if preset not in PRE_CT_MR:
+        raise ValueError(f"pre_CT_MR.py has no rule {preset!r}; it has {', '.join(PRE_CT_MR)}")
+    r = rule(preset)
+    arr = np.asarray(image)
+    if r.kind == "window":
+        lo, hi = r.a - r.b / 2, r.a + r.b / 2
+    else:
+        positive = arr[arr > 0]
+        if positive.size == 0:
+            return np.zeros(arr.shape, dtype=np.float32)
+        lo, hi = np.percentile(positive, r.a), np.percentile(positive, r.b)
+    x = np.clip(arr, lo, hi)
+    mn, mx = np.min(x), np.max(x)
+    if not mx - mn > 0:
+        return np.zeros(arr.shape, dtype=np.float32)
+    x = (x - mn) / (mx - mn) * 255.0
+    if r.keep_zero:
+        x[arr == 0] = 0
+    return x.astype(np.uint8).astype(np.float32)
+
 
 def check_intensity(intensity: str) -> str:
     """``intensity`` if it is ``"auto"`` (the authors' contract) or a preset name, else a

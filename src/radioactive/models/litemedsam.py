@@ -5,7 +5,7 @@ cache and verified by sha256 (``radioactive models fetch litemedsam``).
 
 Input contract (:data:`LITEMEDSAM_CONTRACTS`), as the challenge baseline's
 ``CVPR24_LiteMedSAM_infer.py`` (bowang-lab/MedSAM, branch LiteMedSAM) on data prepared as MedSAM's
-``pre_CT_MR.py`` (:meth:`radioactive.models.sam.MedSAMBackend.pre_ct_mr`): CT windowed at level
+``pre_CT_MR.py`` (:func:`radioactive.models.intensity.pre_ct_mr`): CT windowed at level
 40 / width 400, MR clipped to the 0.5–99.5 percentiles of its positive voxels, both truncated to
 uint8; each slice as an RGB image resized so its longest side is 256 (``cv2.resize``,
 ``INTER_AREA``), min-max scaled to [0, 1], zero padded at the bottom and right to 256 × 256; the
@@ -120,15 +120,10 @@ class LiteMedSAMBackend:
     ) -> npt.NDArray[np.float32]:
         """The volume on the 256 uint8 levels of [0, 255] (the contract's intensity rule: the
         data of the challenge were prepared by MedSAM's ``pre_CT_MR.py``, reproduced exactly by
-        :meth:`~radioactive.models.sam.MedSAMBackend.pre_ct_mr`; another preset through
-        :func:`~radioactive.models.intensity.normalize`)."""
-        from radioactive.models.sam import MedSAMBackend
-
+        :func:`~radioactive.models.intensity.pre_ct_mr`, through
+        :func:`~radioactive.models.intensity.normalize` like any other preset)."""
         self.contract_used = resolved(self.card.name, self.contracts, modality, self.intensity)
-        preset = str(self.contract_used["intensity"])
-        if preset in MedSAMBackend.pre_ct_mr_presets:
-            return MedSAMBackend.pre_ct_mr(image, preset)
-        out = normalize(image, preset, out_max=255.0)
+        out = normalize(image, str(self.contract_used["intensity"]), out_max=255.0)
         return np.rint(out).astype(np.float32)
 
     def encoder_input(self, slices: npt.NDArray[np.float32]) -> Any:

@@ -17,7 +17,7 @@ in their input contract (PROTOCOL §8), which a subclass states:
   zero padding to 1024²).
 * **MedSAM**, its authors' ``pre_CT_MR.py`` and ``MedSAM_Inference.py``
   (:data:`MEDSAM_CONTRACTS`): CT windowed at level 40 / width 400, MR clipped to the
-  0.5–99.5 percentiles of its non-zero voxels, both truncated to uint8; each slice resized to a
+  0.5–99.5 percentiles of its positive voxels, both truncated to uint8; each slice resized to a
   1024 × 1024 square with ``skimage.transform.resize`` (order 3, anti-aliased), cast to uint8,
   min-max scaled to [0, 1], no pixel mean / std; the sigmoid of the low-resolution logits is
   resized straight to the slice; box prompts only.
@@ -448,9 +448,9 @@ class MedSAMBackend(SamFamilyBackend):
         cache: the cache directory holding ``models/`` (default: the user cache).
         device: ``"cpu"``, ``"cuda"``, … (default: CUDA if available).
         intensity: ``"auto"`` (MedSAM's contract: CT window 40 / 400, MR percentiles of the
-            positive voxels, both as :meth:`pre_ct_mr`) or a preset; ``"percentile"`` clips
-            each slice to its own 0.5–99.5 percentiles (the earlier default), a CT window clips
-            every slice alike.
+            positive voxels, both as :func:`~radioactive.models.intensity.pre_ct_mr`) or a
+            preset; ``"percentile"`` clips each slice to its own 0.5–99.5 percentiles (the
+            earlier default), a CT window clips every slice alike.
         weights: ``"pretrained"`` or ``"random"`` (as :class:`SAMBackend`).
     """
 
@@ -467,8 +467,6 @@ class MedSAMBackend(SamFamilyBackend):
     capabilities = Capabilities(dim=2, prompt_types=frozenset({"box2d"}), accepts_mask=False)
     checkpoint_name = "medsam"
     contracts = MEDSAM_CONTRACTS
-    #: the presets :meth:`pre_ct_mr` implements exactly (the authors' rules)
-    pre_ct_mr_presets: ClassVar[tuple[str, ...]] = ("medsam_ct", "medsam_mr")
 
     def __init__(
         self,
@@ -495,12 +493,10 @@ class MedSAMBackend(SamFamilyBackend):
     ) -> npt.NDArray[np.float32]:
         """The volume on the 256 uint8 levels of [0, 255]: the contract's rule for the modality
         (window 40 / 400 for CT, percentiles of the positive voxels for MR, exactly as
-        ``pre_CT_MR.py``: :meth:`pre_ct_mr`); the named preset ``"percentile"`` clips each slice
-        to its own 0.5-99.5 percentiles (the earlier default)."""
+        ``pre_CT_MR.py``: :func:`~radioactive.models.intensity.pre_ct_mr`); the named preset
+        ``"percentile"`` clips each slice to its own 0.5-99.5 percentiles (the earlier default)."""
         preset = self.preset_for(modality)
         arr = np.asarray(image)
-        if preset in self.pre_ct_mr_presets:
-            return self.pre_ct_mr(arr, preset)
         if preset == "percentile":
             out = np.empty(arr.shape, dtype=np.float32)
             for z in range(arr.shape[0]):
@@ -508,41 +504,6 @@ class MedSAMBackend(SamFamilyBackend):
         else:
             out = normalize(arr, preset, out_max=255.0)
         return np.rint(out).astype(np.float32)
-
-    @staticmethod
-    def pre_ct_mr(image: npt.NDArray, preset: str) -> npt.NDArray[np.float32]:
-        """The uint8 levels ``pre_CT_MR.py`` writes for a volume (as float32), bit for bit.
-
-        ``medsam_ct``: clipped to the window [level - width / 2, level + width / 2];
-        ``medsam_mr``: clipped to the 0.5 and 99.5 percentiles of the *positive* voxels (the
-        script's ``image_data > 0``). Then the clipped volume min-max scaled to [0, 255], the voxels
-        that were 0 set back to 0 (MR), and truncated to uint8. The numpy operations are those of
-        the script, on the volume's own dtype (float32 arithmetic for a float32 volume, float64
-        for an integer one), so no level differs by rounding. A volume that is constant after
-        clipping (or an MR volume without a positive voxel) becomes 0, where the script divides
-        by zero.
-        """
-        from radioactive.models.intensity import rule
-
-        if preset not in MedSAMBackend.pre_ct_mr_presets:
-            raise ValueError(f"pre_CT_MR.py has no rule {preset!r}")
-        r = rule(preset)
-        arr = np.asarray(image)
-        if r.kind == "window":
-            lo, hi = r.a - r.b / 2, r.a + r.b / 2
-        else:
-            positive = arr[arr > 0]
-            if positive.size == 0:
-                return np.zeros(arr.shape, dtype=np.float32)
-            lo, hi = np.percentile(positive, r.a), np.percentile(positive, r.b)
-        x = np.clip(arr, lo, hi)
-        mn, mx = np.min(x), np.max(x)
-        if not mx - mn > 0:
-            return np.zeros(arr.shape, dtype=np.float32)
-        x = (x - mn) / (mx - mn) * 255.0
-        if r.keep_zero:
-            x[arr == 0] = 0
-        return x.astype(np.uint8).astype(np.float32)
 
     def encoder_input(self, x: Any) -> Any:
         """Slices (B, H, W) on the 256 levels → (B, 3, 1024, 1024), as ``MedSAM_Inference.py``:
