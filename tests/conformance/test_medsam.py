@@ -50,6 +50,7 @@ from radioactive.models.sam import MedSAMBackend, SquareResize
 from radioactive.models.slicewise import SliceWiseModel
 from radioactive.prompts import Box2D
 from radioactive.prompts.cost import make_interaction
+from tests.conformance.upstream import pre_ct_mr
 from tests.models.spies import spy_prompt_encoder
 
 SHAPE = (4, 90, 140)  # (z, y, x): a non-square slice, so the x and y scales differ
@@ -93,20 +94,6 @@ VOLUMES = {"CT": ct_volume(), "MR": mr_volume()}
 
 
 # -- the authors' pipeline, re-expressed ---------------------------------------------------------
-
-
-def pre_ct_mr(image: np.ndarray, modality: str) -> np.ndarray:
-    """``pre_CT_MR.py``'s intensity rule: the uint8 volume it saves."""
-    if modality == "CT":
-        level, width = 40, 400
-        clipped = np.clip(image, level - width / 2, level + width / 2)
-    else:
-        positive = image[image > 0]
-        clipped = np.clip(image, np.percentile(positive, 0.5), np.percentile(positive, 99.5))
-    scaled = (clipped - np.min(clipped)) / (np.max(clipped) - np.min(clipped)) * 255.0
-    if modality != "CT":
-        scaled[image == 0] = 0
-    return np.uint8(scaled)
 
 
 def resized_rgb(slice_u8: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ import torch
 
 from radioactive.models.nninteractive import NNInteractiveModel
 from radioactive.prompts.types import Box2D, Interaction, Point
+from tests.models.spies import Spy
 from tests.models.test_nninteractive import make_model_folder
 
 SHAPE = (30, 40, 50)  # (z, y, x), a 32³ patch: y and x differ, so a swap shows
@@ -116,20 +117,6 @@ def reference_session(folder: Path, image: np.ndarray) -> tuple[Any, torch.Tenso
 
 
 # -- the comparison ----------------------------------------------------------------------------
-
-
-class Spy:
-    """Wraps a session method, records its calls and forwards them."""
-
-    def __init__(self, session: Any, name: str):
-        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        original = getattr(session, name)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((args, kwargs))
-            return original(*args, **kwargs)
-
-        setattr(session, name, wrapper)
 
 
 def as_array(x: Any) -> np.ndarray:

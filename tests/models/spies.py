@@ -35,3 +35,17 @@ def assert_box_mask(mask: Any, z: int, lo: tuple[int, int], hi: tuple[int, int])
     ys, xs = np.nonzero(mask[z])
     assert abs(ys.min() - lo[0]) <= 1 and abs(ys.max() - (hi[0] - 1)) <= 1
     assert abs(xs.min() - lo[1]) <= 1 and abs(xs.max() - (hi[1] - 1)) <= 1
+
+
+class Spy:
+    """Wraps a session method, records its calls and forwards them."""
+
+    def __init__(self, session: Any, name: str):
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        original = getattr(session, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((args, kwargs))
+            return original(*args, **kwargs)
+
+        setattr(session, name, wrapper)

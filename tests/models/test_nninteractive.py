@@ -28,6 +28,7 @@ from radioactive.models.nninteractive import (
     scribble_volume,
 )
 from radioactive.prompts.types import Box2D, Box3D, Interaction, Lasso, MaskPrompt, Point, Scribble
+from tests.models.spies import Spy
 
 PATCH = 32
 SHAPE = (30, 40, 50)
@@ -139,20 +140,6 @@ def model(folder: Path, image: np.ndarray) -> NNInteractiveModel:
     m = NNInteractiveModel(checkpoint=folder, device="cpu", do_autozoom=False, threads=1)
     m.prepare(image, (1.0, 1.0, 1.0))
     return m
-
-
-class Spy:
-    """Wraps a session method, records its calls and forwards them."""
-
-    def __init__(self, session: Any, name: str):
-        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        original = getattr(session, name)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((args, kwargs))
-            return original(*args, **kwargs)
-
-        setattr(session, name, wrapper)
 
 
 def patch_around(center: tuple[int, int, int]) -> tuple[slice, ...]:
