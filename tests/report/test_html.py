@@ -57,8 +57,14 @@ def test_report_files_and_self_contained_html(report) -> None:
         "Run manifest",
         "filled_box",
         "random_walker",
+        "Input contracts",
     ):
         assert needle in page
+    # every model × dataset of the run with the contract it used
+    section = page.split("<h2>Input contracts</h2>")[1].split("<h2>")[0]
+    for dataset in ("DemoBrainTumoursMR", "DemoLungLesionsCT"):
+        assert section.count(dataset) == 2
+    assert section.count("filled-box-v1") == 2 and section.count("random-walker-v1") == 2
 
 
 def _chromium() -> str | None:

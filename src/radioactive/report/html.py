@@ -139,6 +139,15 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "distinguishable when the 95 % interval excludes 0.</p>",
             _table(_percent(pairs), digits=2),
         ]
+    contracts = _contracts(runs)
+    if len(contracts):
+        sections += [
+            "<h2>Input contracts</h2>",
+            '<p class="note">What each model was fed, per dataset: the contract of its authors\' '
+            "preprocessing for the dataset's modality, or the preset named in its options "
+            "(<code>radioactive models info NAME</code> describes each contract and its source).</p>",
+            _table(contracts),
+        ]
     sections += [
         "<h2>Run manifest</h2>",
         "<pre>" + html.escape(json.dumps(_jsonable(manifest), indent=2, default=str)) + "</pre>",
@@ -163,6 +172,26 @@ def _percent(df: pd.DataFrame) -> pd.DataFrame:
         ):
             out[col] = out[col] * 100
     return out
+
+
+def _contracts(runs: pd.DataFrame) -> pd.DataFrame:
+    """model × dataset → the input contract, from the runs' manifests (the latest run wins)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if "input_contracts" in runs.columns:
+        for text in runs["input_contracts"].dropna():
+            try:
+                data = json.loads(text) if isinstance(text, str) else text
+            except ValueError:
+                continue
+            for model, per in (data or {}).items():
+                for dataset, c in (per or {}).items():
+                    c = c or {}
+                    rows[(model, dataset)] = {
+                        "model": model, "dataset": dataset,
+                        "contract": c.get("contract") or "not stated",
+                        "intensity": c.get("intensity") or "", "modality": c.get("modality") or "",
+                    }  # fmt: skip
+    return pd.DataFrame(list(rows.values()))
 
 
 def _jsonable(manifest: dict[str, Any]) -> dict[str, Any]:
