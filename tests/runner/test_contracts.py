@@ -123,3 +123,14 @@ def test_the_contract_is_part_of_the_unit_identity() -> None:
 def _n_units(out: Path) -> int:
     with ResultStore(out, read_only=True) as store:
         return len(store.steps())
+
+
+def test_planned_contracts_name_sammed3d_variants() -> None:
+    assert planned_contract("sammed3d", {}, "CT")["contract"] == "sammed3d-authors-ct-v1"
+    centre = planned_contract("sammed3d", {"grid": "centre"}, "MR")["contract"]
+    assert centre == "sammed3d-authors-mr-v1+grid:centre"
+    assert planned_contract("sammed3d", {"contract": "legacy"}, None)["contract"] == (
+        "sammed3d-legacy"
+    )
+    with pytest.raises(UnknownModalityError):
+        planned_contract("sammed3d", {}, "unknown")

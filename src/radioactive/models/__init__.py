@@ -135,7 +135,11 @@ def planned_contract(
     intensity = str(options.get("intensity", AUTO))
     if intensity == AUTO:
         select_contract(name, contracts, modality, where=where)
-    return resolved(name, contracts, modality, intensity)
+    planned = resolved(name, contracts, modality, intensity)
+    variant = getattr(backend_class(name), "contract_variant", None)  # e.g. SAM-Med3D's grid
+    if callable(variant):
+        planned["contract"] += variant(options)
+    return planned
 
 
 __all__ = [

@@ -504,6 +504,15 @@ class SAMMed3DModel:
         self._embedding: tuple[tuple[int, int, int], Any] | None = None
         self._points: list[Point] = []
 
+    @staticmethod
+    def contract_variant(options: dict[str, Any]) -> str:
+        """What the options add to the contract's name: the newer torchio grid gives other
+        numbers, so another name (``"+grid:centre"``)."""
+        grid = options.get("grid", "corner")
+        if options.get("contract", "authors") == "authors" and grid != "corner":
+            return f"+grid:{grid}"
+        return ""
+
     # -- Model protocol ----------------------------------------------------------------------
 
     def prepare(
@@ -528,8 +537,7 @@ class SAMMed3DModel:
         else:
             preset = self.intensity
             used = {"contract": f"preset:{preset}", "intensity": preset}
-        if self.contract == "authors" and self.grid != "corner":  # other numbers, other name
-            used["contract"] += f"+grid:{self.grid}"
+        used["contract"] += self.contract_variant({"contract": self.contract, "grid": self.grid})
         self.image = np.asarray(image, dtype=np.float32)
         self.spacing_mm = (float(spacing_mm[0]), float(spacing_mm[1]), float(spacing_mm[2]))
         self._preset = preset

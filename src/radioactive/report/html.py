@@ -145,7 +145,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "<h2>Input contracts</h2>",
             '<p class="note">What each model was fed, per dataset: the contract of its authors\' '
             "preprocessing for the dataset's modality, or the preset named in its options "
-            "(<code>radioactive models info NAME</code> describes each contract and its source).</p>",
+            "(<code>radioactive models info NAME</code> describes each contract and its "
+            "source).</p>",
             _table(contracts),
         ]
     sections += [
