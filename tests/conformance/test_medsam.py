@@ -50,7 +50,7 @@ from radioactive.models.sam import MedSAMBackend, SquareResize
 from radioactive.models.slicewise import SliceWiseModel
 from radioactive.prompts import Box2D
 from radioactive.prompts.cost import make_interaction
-from tests.conformance.upstream import pre_ct_mr
+from tests.conformance.upstream import max_diff, pre_ct_mr
 from tests.models.spies import spy_prompt_encoder
 
 SHAPE = (4, 90, 140)  # (z, y, x): a non-square slice, so the x and y scales differ
@@ -162,15 +162,6 @@ class EncoderRecorder:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.inputs.append(x.clone())
         return self.embedding.expand(x.shape[0], -1, -1, -1).clone()
-
-
-def max_diff(a: Any, b: Any) -> float:
-    """max |a - b| in float64 (infinite when the shapes differ)."""
-    x = np.asarray(a.detach() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
-    y = np.asarray(b.detach() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
-    if x.shape != y.shape:
-        return float("inf")
-    return float(np.abs(x - y).max()) if x.size else 0.0
 
 
 def compare(

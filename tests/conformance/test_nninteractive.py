@@ -45,6 +45,7 @@ import torch
 
 from radioactive.models.nninteractive import NNInteractiveModel
 from radioactive.prompts.types import Box2D, Interaction, Point
+from tests.conformance.upstream import max_diff
 from tests.models.spies import Spy
 from tests.models.test_nninteractive import make_model_folder
 
@@ -54,6 +55,9 @@ BOX = Box2D(17, (8, 21), (30, 44))  # rows 8..29, columns 21..43 of slice 17
 #: the tolerance of each check (see the module docstring)
 TOLERANCE = {"image": 0.0, "preprocessed": 0.0, "point": 0.0, "box": 0.0, "interactions": 0.0,
              "target": 0}  # fmt: skip
+
+# nnInteractive's session sets torch's process-wide thread count
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def raw_volume() -> np.ndarray:
@@ -68,15 +72,6 @@ def raw_volume() -> np.ndarray:
 
 
 RAW = raw_volume()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads() -> Any:
-    """nnInteractive's session sets torch's process-wide thread count (``threads=1`` here):
-    give the other test modules theirs back."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +118,6 @@ def as_array(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().float().cpu().numpy()
     return np.asarray(x[...], dtype=np.float32)  # a blosc2 array
-
-
-def max_diff(a: Any, b: Any) -> float:
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.shape != y.shape:
-        return float("inf")
-    return float(np.abs(x - y).max()) if x.size else 0.0
 
 
 def compare(model: NNInteractiveModel, reference: tuple[Any, torch.Tensor]) -> dict[str, float]:

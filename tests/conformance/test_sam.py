@@ -52,7 +52,6 @@ runs them on deliberately broken copies of its adapter, which they must report.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ from radioactive.models.slicewise import SliceWiseModel
 from radioactive.models.transforms import LongestSideResize
 from radioactive.prompts import Box2D, Point
 from radioactive.prompts.cost import make_interaction
+from tests.conformance.upstream import max_diff
 from tests.models.spies import spy_prompt_encoder
 
 torch = pytest.importorskip("torch")
@@ -307,21 +307,6 @@ class Check:
 
     def __str__(self) -> str:
         return f"{self.name}: max |diff| {self.diff:.3g} (tolerance {self.tol:g})"
-
-
-def max_diff(a: Any, b: Any) -> float:
-    """max |a - b| in float64; 0 when both are missing, infinite when one is or the shapes
-    differ (or a NaN appears)."""
-    if a is None or b is None:
-        return 0.0 if a is None and b is None else math.inf
-    x = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
-    y = np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
-    if x.shape != y.shape:
-        return math.inf
-    if x.size == 0:
-        return 0.0
-    d = np.abs(x - y)
-    return math.inf if np.isnan(d).any() else float(d.max())
 
 
 def check(name: str, kind: str, ours: Any, theirs: Any, tolerance: dict[str, float]) -> Check:

@@ -1,9 +1,27 @@
 """Rules of the authors' pipelines, re-expressed in the test suite (never imported by the package),
-shared by the conformance tests of the models that use them."""
+and the comparison helpers the conformance tests share."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
+
+
+def max_diff(a: Any, b: Any) -> float:
+    """max |a - b| in float64 (tensors detached and on the CPU); 0 when both are missing,
+    infinite when one is, when the shapes differ or when a NaN appears."""
+    if a is None or b is None:
+        return 0.0 if a is None and b is None else math.inf
+    x = np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=np.float64)
+    y = np.asarray(b.detach().cpu() if hasattr(b, "detach") else b, dtype=np.float64)
+    if x.shape != y.shape:
+        return math.inf
+    if x.size == 0:
+        return 0.0
+    d = np.abs(x - y)
+    return math.inf if np.isnan(d).any() else float(d.max())
 
 
 def pre_ct_mr(image: np.ndarray, modality: str) -> np.ndarray:

@@ -33,16 +33,8 @@ from tests.models.spies import Spy
 PATCH = 32
 SHAPE = (30, 40, 50)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads() -> Any:
-    """nnInteractive's session sets torch's process-wide thread count (``threads=1`` here):
-    give the other test modules theirs back."""
-    import torch
-
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
+# nnInteractive's session sets torch's process-wide thread count
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 
 def interaction(*prompts: Any, keep_previous: bool = True) -> Interaction:
