@@ -36,7 +36,24 @@ Format = Literal["nnunet", "decathlon", "folder"]
 
 _IMAGE_SUFFIXES = NIFTI_SUFFIXES + SITK_SUFFIXES
 _PAIR_RE = re.compile(r"^(?P<case>.+?)_(?P<role>image|img|label|seg|mask)$", re.IGNORECASE)
-_CT_NAMES = {"ct", "cect", "nect", "cta", "pet/ct"}
+_CT_NAMES = {"ct", "cect", "nect", "cta", "ct angiography", "computed tomography", "pet/ct", "cbct"}
+_MR_PREFIXES = ("mr", "t1", "t2", "flair", "dwi", "adc", "pd", "swi", "dce", "bold")
+
+
+def modality_key(modality: str | None) -> str | None:
+    """``"CT"`` or ``"MR"`` for a modality as datasets write it (``"CT"``, ``"MRI T2"``,
+    ``"FLAIR"``, ``"t1"``…), ``None`` when it is neither or unknown: the one vocabulary of the
+    paper's MRI / CT split and of the models' input contracts."""
+    if modality is None:
+        return None
+    text = str(modality).strip().lower()
+    if not text or text in ("unknown", "none", "nan"):
+        return None
+    if text in _CT_NAMES or text.startswith("ct"):
+        return "CT"
+    if text.startswith(_MR_PREFIXES) or "flair" in text or "mri" in text:
+        return "MR"
+    return None
 
 
 class DatasetMeta(BaseModel):
@@ -83,13 +100,9 @@ class Dataset:
 
     @property
     def modality_group(self) -> str:
-        """``"CT"``, ``"MR"`` or the modality as written: the paper's MRI / CT split."""
-        m = self.modality.lower()
-        if m in _CT_NAMES or m.startswith("ct"):
-            return "CT"
-        if m.startswith("mr") or m.startswith("t1") or m.startswith("t2") or "flair" in m:
-            return "MR"
-        return self.modality
+        """``"CT"``, ``"MR"`` or the modality as written: the paper's MRI / CT split
+        (:func:`modality_key`)."""
+        return modality_key(self.modality) or self.modality
 
     @property
     def case_ids(self) -> list[str]:

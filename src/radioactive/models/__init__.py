@@ -124,19 +124,18 @@ def planned_contract(
     Raises :class:`~radioactive.models.contracts.UnknownModalityError` (naming ``where``, the
     dataset file) when the contract depends on the modality and the modality is unknown.
     """
-    from radioactive.models.contracts import AUTO, resolved, select_contract
+    from radioactive.models.contracts import AUTO, modality_key, resolved
 
-    contracts = tuple(getattr(backend_class(name), "contracts", ()))
+    cls = backend_class(name)
+    contracts = tuple(getattr(cls, "contracts", ()))
     if not contracts:
         return None
     if options.get("contract") not in (None, "authors"):
         return {"contract": f"{name}-{options['contract']}", "intensity": None,
-                "modality": modality}  # fmt: skip
+                "modality": modality_key(modality)}  # fmt: skip
     intensity = str(options.get("intensity", AUTO))
-    if intensity == AUTO:
-        select_contract(name, contracts, modality, where=where)
-    planned = resolved(name, contracts, modality, intensity)
-    variant = getattr(backend_class(name), "contract_variant", None)  # e.g. SAM-Med3D's grid
+    planned = resolved(name, contracts, modality, intensity, where=where)
+    variant = getattr(cls, "contract_variant", None)  # e.g. SAM-Med3D's grid
     if callable(variant):
         planned["contract"] += variant(options)
     return planned

@@ -9,7 +9,7 @@ contract each model used for each dataset.
 
 The adapter's default (``intensity="auto"``) is its authors' contract for the dataset's modality;
 the earlier behaviours stay available as named intensity presets
-(:data:`radioactive.models.intensity.PRESETS`).
+(:data:`radioactive.models.intensity.RULES`).
 
 The modality comes from the dataset (``dataset.json`` ``channel_names`` or ``modality``, or the
 ``modality`` field of a dataset entry of the experiment) and is reduced to ``"CT"`` or ``"MR"``
@@ -19,18 +19,18 @@ modality is unknown (:class:`UnknownModalityError`), instead of guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from radioactive.data.formats import modality_key
 from radioactive.errors import RadioactiveError
 
-#: the modalities a contract can be stated for; ``"any"`` applies to every modality
-MODALITIES = ("CT", "MR")
-AUTO = "auto"
+__all__ = ["AUTO", "InputContract", "UnknownModalityError", "modality_key", "resolved",
+           "select_contract"]  # fmt: skip
 
-_CT_NAMES = {"ct", "cta", "ct angiography", "computed tomography", "pet/ct", "cbct"}
-_MR_PREFIXES = ("mr", "t1", "t2", "flair", "dwi", "adc", "pd", "swi", "dce", "bold")
+AUTO = "auto"
 
 
 class UnknownModalityError(RadioactiveError):
@@ -46,7 +46,7 @@ class InputContract:
         modality: ``"CT"``, ``"MR"`` or ``"any"``.
         intensity: the intensity rule in words.
         preset: the intensity preset that implements it
-            (:data:`radioactive.models.intensity.PRESETS`, or an adapter-specific rule name).
+            (:data:`radioactive.models.intensity.RULES`, or an adapter-specific rule name).
         resampling: how the volume or slice is resampled to the network's grid.
         crop: what part of the volume the network sees.
         channels: the channel layout and dtype of the network's input.
@@ -66,32 +66,12 @@ class InputContract:
         return asdict(self)
 
 
-def modality_key(modality: str | None) -> str | None:
-    """``"CT"`` or ``"MR"`` for a modality as datasets write it (``"CT"``, ``"MRI T2"``,
-    ``"FLAIR"``, ``"t1"``…), ``None`` when it is neither or unknown."""
-    if modality is None:
-        return None
-    text = str(modality).strip().lower()
-    if not text or text in ("unknown", "none", "nan"):
-        return None
-    if text in _CT_NAMES or text.startswith("ct"):
-        return "CT"
-    if text.startswith(_MR_PREFIXES) or "flair" in text or "mri" in text:
-        return "MR"
-    return None
-
-
-def depends_on_modality(contracts: Iterable[InputContract]) -> bool:
-    """Whether a model needs the modality to pick its contract."""
-    return not any(c.modality == "any" for c in contracts)
-
-
 def select_contract(
     model: str,
     contracts: Iterable[InputContract],
     modality: str | None,
     *,
-    where: str | None = None,
+    where: str | Path | None = None,
 ) -> InputContract:
     """The contract of ``model`` for ``modality`` (``"any"`` matches every modality).
 
@@ -120,22 +100,20 @@ def select_contract(
     )
 
 
-def contracts_table(contracts: Iterable[InputContract]) -> list[dict[str, str]]:
-    return [c.to_dict() for c in contracts]
-
-
 def resolved(
-    model: str, contracts: Iterable[InputContract], modality: str | None, intensity: str
+    model: str,
+    contracts: Iterable[InputContract],
+    modality: str | None,
+    intensity: str,
+    *,
+    where: str | Path | None = None,
 ) -> dict[str, Any]:
     """What a run records about the contract a model used: the authors' contract for the
-    modality (``intensity="auto"``), or the named preset that overrides its intensity rule."""
+    modality (``intensity="auto"``; :func:`select_contract`, ``where`` naming the dataset file
+    in its error), or the named preset that overrides its intensity rule."""
     items = list(contracts)
     if intensity == AUTO:
-        c = select_contract(model, items, modality)
+        c = select_contract(model, items, modality, where=where)
         return {"contract": c.name, "intensity": c.preset, "modality": modality_key(modality)}
     return {"contract": f"preset:{intensity}", "intensity": intensity,
             "modality": modality_key(modality)}  # fmt: skip
-
-
-def as_mapping(contracts: Iterable[InputContract]) -> Mapping[str, InputContract]:
-    return {c.modality: c for c in contracts}

@@ -67,8 +67,6 @@ RULES: dict[str, IntensityRule] = {
         "percentile_positive", 0.5, 99.5, scale="volume", levels="trunc", keep_zero=True
     ),
 }
-#: the preset names (kept as a mapping for callers that test membership)
-PRESETS: dict[str, IntensityRule] = RULES
 
 
 def rule(preset: str) -> IntensityRule:

@@ -361,14 +361,10 @@ def extract_crop(
 ) -> npt.NDArray[np.float32]:
     """The ``size³`` window at ``start``; padded after the volume's end with ``fill`` (default:
     the minimum of the part inside the volume)."""
-    sl = tuple(slice(s, s + size) for s in start)
-    part = np.asarray(volume[sl], dtype=np.float32)
-    if part.shape == (size, size, size):
-        return part.copy()
-    value = float(part.min()) if fill is None else fill
-    out = np.full((size, size, size), value, dtype=np.float32)
-    out[tuple(slice(0, n) for n in part.shape)] = part
-    return out
+    if fill is None:
+        src, _ = overlap(start, size, volume.shape)
+        fill = float(np.min(volume[src]))
+    return window(volume, start, size, fill)
 
 
 def zscore(crop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
