@@ -52,8 +52,8 @@ class Step:
     interaction: Interaction | None
     dice: float
     nsd: float = float("nan")
-    hd95: float = float("nan")
-    assd: float = float("nan")
+    hd95_mm: float = float("nan")
+    assd_mm: float = float("nan")
     dof: int = 0
     seconds: float = 0.0
     cum_dof: int = 0
@@ -71,8 +71,8 @@ class Step:
             "status": self.status,
             "dice": self.dice,
             "nsd": self.nsd,
-            "hd95": self.hd95,
-            "assd": self.assd,
+            "hd95_mm": self.hd95_mm,
+            "assd_mm": self.assd_mm,
             "dof": self.dof,
             "seconds": self.seconds,
             "cum_dof": self.cum_dof,
@@ -103,8 +103,8 @@ def score(
         sd = surface_distances(pred, target, spacing_mm)
         out |= {
             "nsd": sd.nsd(scoring.nsd_tolerance_mm),
-            "hd95": sd.hd95(),
-            "assd": sd.assd(),
+            "hd95_mm": sd.hd95(),
+            "assd_mm": sd.assd(),
         }
     return out
 

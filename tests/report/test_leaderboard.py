@@ -111,8 +111,8 @@ def test_dataset_level_means_and_ranks(steps: pd.DataFrame) -> None:
 
 
 def test_lower_is_better_metric_ranks_ascending() -> None:
-    df = synthetic(5, {"a": 0.0, "b": 0.3}).assign(hd95=lambda d: d["dice"])
-    board = leaderboard(df, metric="hd95", n_boot=50)
+    df = synthetic(5, {"a": 0.0, "b": 0.3}).assign(hd95_mm=lambda d: d["dice"])
+    board = leaderboard(df, metric="hd95_mm", n_boot=50)
     assert board["model"].tolist() == ["a", "b"]
 
 

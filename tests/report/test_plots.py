@@ -41,7 +41,7 @@ def _row(unit: str, model: str, prompter: str, user: str | None, step: int, dice
         "status": "ok",
         "dice": dice,
         "nsd": dice,
-        "hd95": 2.0,
+        "hd95_mm": 2.0,
         "dof": 6,
         "seconds": 24.0,
         "cum_dof": 6 * (step + 1),

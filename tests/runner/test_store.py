@@ -207,7 +207,7 @@ def test_round_trip_values_nan_null_and_json(tmp_path: Path, step_insert: str) -
             "status": "ok",
             "dice": float("nan"),  # empty target, empty prediction
             "nsd": None,  # not measured
-            "hd95": 2.25,
+            "hd95_mm": 2.25,
             "dof": np.int64(3),
             "seconds": np.float32(0.5),
             "target_kind": "organ",
@@ -229,7 +229,7 @@ def test_round_trip_values_nan_null_and_json(tmp_path: Path, step_insert: str) -
     for key in ("run_id", "unit_id", "dataset", "case_id", "target", "model", "prompter", "user"):
         assert first[key] == unit[key] and second[key] == unit[key]
     assert first["seed"] == 7 and first["case"] == "case_u1"
-    assert math.isnan(first["dice"]) and second["dice"] == 0.75 and first["hd95"] == 2.25
+    assert math.isnan(first["dice"]) and second["dice"] == 0.75 and first["hd95_mm"] == 2.25
     assert first["dof"] == 3 and first["seconds"] == 0.5 and first["peak_mem_mb"] == 12.5
     assert first["prompts"] == prompts and second["prompts"] == "[]"
     assert json.loads(first["versions"]) == {"prompter": "1", "metrics": "2"}

@@ -44,7 +44,7 @@ __all__ = ["LEADERBOARD_VERSION", "LOWER_IS_BETTER", "leaderboard", "paired_comp
 LEADERBOARD_VERSION = "1.0"
 """Version of the leaderboard statistics (case means, resampling scheme, interval type)."""
 
-LOWER_IS_BETTER = frozenset({"hd95", "assd", "cum_dof", "cum_seconds", "dof", "seconds"})
+LOWER_IS_BETTER = frozenset({"hd95_mm", "assd_mm", "cum_dof", "cum_seconds", "dof", "seconds"})
 """Metrics ranked ascending by default."""
 
 _Array = npt.NDArray[np.float64]
@@ -174,7 +174,7 @@ def leaderboard(
 
     Args:
         steps: the per-step results table (:meth:`ResultStore.steps`).
-        metric: a score column (``dice``, ``nsd``, ``hd95``…).
+        metric: a score column (``dice``, ``nsd``, ``hd95_mm``…).
         n_boot: bootstrap resamples.
         seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
         level: ``"overall"`` — one row per entry, the unweighted mean over datasets;
