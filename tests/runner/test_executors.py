@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from radioactive.errors import RadioactiveError
@@ -255,3 +256,29 @@ def test_the_watchdog_alone_ends_an_orphaned_worker(tmp_path: Path) -> None:
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
     assert gone, "the watchdog did not end the orphaned worker"
+
+
+def test_real_case_jobs_give_the_same_rows_in_the_pool_as_inline(tmp_path: Path) -> None:
+    from radioactive.runner.config import config_from_dict
+    from radioactive.runner.run import run_experiment
+    from radioactive.runner.store import ResultStore
+    from tests.runner.test_replay import _dataset
+
+    data = {
+        "datasets": [{"name": str(_dataset(tmp_path / "Dataset001_Tiny"))}],
+        "models": [{"name": "random_walker"}, {"name": "filled_box"}],
+        "prompters": ["box_per_slice", "points_per_slice(n=1)"],
+        "seeds": [0, 1],
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    frames = []
+    for kind in ("inline", "process"):
+        config = config_from_dict({**data, "executor": {"kind": kind, "workers": 2}})
+        report = run_experiment(config, tmp_path / kind)
+        assert report.units_failed == 0 and report.units_written == 24, report.errors
+        with ResultStore(tmp_path / kind, read_only=True) as store:
+            df = store.steps()
+        volatile = ["run_id", "wall_s", "encoder_s", "decoder_s", "peak_mem_mb"]
+        frames.append(df.drop(columns=volatile).sort_values(["unit_id", "step"]))
+    inline, pooled = (f.reset_index(drop=True) for f in frames)
+    pd.testing.assert_frame_equal(inline, pooled)
