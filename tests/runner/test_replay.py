@@ -141,3 +141,25 @@ def test_which_prompters_replay() -> None:
     assert "depend on the model" in (replayable("point_propagation", None) or "")
     assert "interactive" in (replayable("box_per_slice", "random_error_per_slice") or "")
     assert default_output("r", "sam", {"checkpoint": "b"}).name.startswith("replay-sam-")
+
+
+def test_an_interrupted_replay_resumes_without_duplicates(tmp_path: Path) -> None:
+    source = _source_run(tmp_path)
+    seen: list[object] = []
+
+    def stop_after_three(event: object, total: int) -> None:
+        seen.append(event)
+        if sum(e is not None for e in seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        replay_run(source, "filled_box", on_event=stop_after_three)
+    out = source / "replay-filled_box"
+    assert _steps(out)["unit_id"].nunique() == 3  # each unit was stored as it finished
+    events: list[object] = []
+    report = replay_run(source, "filled_box", on_event=lambda e, total: events.append(e))
+    assert report.units_already_done == 3 and report.units_written == 5
+    assert sum(e is not None for e in events) == 5
+    assert events.count(None) == report.jobs == 2  # one marker per case job
+    steps = _steps(out)
+    assert len(steps) == 8 and not steps.duplicated(["unit_id", "step"]).any()

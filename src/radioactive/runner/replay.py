@@ -111,7 +111,7 @@ def replay_run(
         raise RadioactiveError(
             "replay writes to its own store, not into the run it replays",
             path=source,
-            fix="leave --out out (default RESULTS_DIR/replay-MODEL) or name another folder",
+            fix="omit --out (the default is RESULTS_DIR/replay-MODEL) or name another folder",
         )
     units, steps, runs = _read_source(source)
     todo, skipped = _select(units)
@@ -142,11 +142,12 @@ def replay_run(
         result = RunReport(run_id=run_id, output=target_dir, jobs=len(plan), skipped_combos=skipped)
         result.units_already_done = len(finished)
         for job, items in plan:
-            for event in [*_replay_job(job, items), None]:
-                if event is not None:
-                    _store(store, event, run_id, result)
+            for event in _replay_job(job, items):  # each unit is stored as soon as it is done
+                _store(store, event, run_id, result)
                 if on_event is not None:
                     on_event(event, len(plan))
+            if on_event is not None:
+                on_event(None, len(plan))
         store.finish_run(run_id)
     result.wall_s = time.perf_counter() - t0
     return result
