@@ -16,9 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from radioactive.errors import RadioactiveError
-from radioactive.prompts.types import Interaction, Prompt
-
-PromptKind = Literal["point", "box2d", "box3d", "scribble", "lasso", "zlimit", "mask"]
+from radioactive.prompts.types import Interaction, Prompt, PromptKind
 
 
 class UnsupportedPrompt(RadioactiveError):
@@ -65,7 +63,7 @@ class Capabilities:
     def unsupported(self, prompts: tuple[Prompt, ...] | list[Prompt]) -> list[str]:
         """Prompt kinds among ``prompts`` that this model cannot take (z-limits are never sent to
         a model; they only bound propagation)."""
-        kinds = {p.kind for p in prompts} - {"zlimit", "mask"}
+        kinds = {p.kind for p in prompts} - {PromptKind.ZLIMIT, PromptKind.MASK}
         return sorted(kinds - self.prompt_types)
 
 

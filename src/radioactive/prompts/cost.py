@@ -20,26 +20,25 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from radioactive.prompts.types import (
-    Box2D,
     Box3D,
     Interaction,
-    Lasso,
     MaskPrompt,
     Point,
     Prompt,
+    PromptKind,
     Realism,
     Scribble,
-    ZLimit,
+    slices_of,
 )
 
-DOF: dict[str, int] = {
-    "point": 1,
-    "box2d": 2,
-    "box3d": 3,
-    "scribble": 3,
-    "lasso": 3,
-    "zlimit": 1,
-    "mask": 0,
+DOF: dict[PromptKind, int] = {
+    PromptKind.POINT: 1,
+    PromptKind.BOX2D: 2,
+    PromptKind.BOX3D: 3,
+    PromptKind.SCRIBBLE: 3,
+    PromptKind.LASSO: 3,
+    PromptKind.ZLIMIT: 1,
+    PromptKind.MASK: 0,
 }
 
 COST_VERSION = "1"
@@ -59,16 +58,10 @@ class EffortModel(BaseModel):
     slice_visit_s: float = Field(default=1.0, ge=0)
 
     def prompt_seconds(self, prompt: Prompt) -> float:
-        per = {
-            "point": self.point_s,
-            "box2d": self.box2d_s,
-            "box3d": self.box3d_s,
-            "scribble": self.scribble_s,
-            "lasso": self.lasso_s,
-            "zlimit": self.zlimit_s,
-            "mask": 0.0,
-        }
-        return per[prompt.kind]
+        if prompt.kind is PromptKind.MASK:
+            return 0.0
+        seconds: float = getattr(self, f"{prompt.kind.value}_s")
+        return seconds
 
     def seconds(self, prompts: Sequence[Prompt]) -> float:
         views = set().union(*(views_of(p) for p in prompts)) if prompts else set()
@@ -86,61 +79,26 @@ def dof(prompts: Sequence[Prompt]) -> int:
 def views_of(prompt: Prompt) -> set[tuple[int, int]]:
     """The views (axis, index) a user looks at to place ``prompt``.
 
-    A point, 2D box, lasso or z-limit needs its axial slice; a 3D box an axial and a coronal view
-    through its centre; a scribble the one plane it lies in (any axis), else its axial slices.
+    A 3D box needs an axial and a coronal view through its centre voxel; a scribble the one plane
+    it lies in (any axis), else its axial slices; every other prompt its axial slices
+    (``prompt.slices()``: a point, 2D box, lasso or z-limit lies on one; a mask prompt on none).
     """
-    if isinstance(prompt, (Point,)):
-        return {(0, prompt.zyx[0])}
-    if isinstance(prompt, (Box2D, Lasso, ZLimit)):
-        return {(0, prompt.z)}
     if isinstance(prompt, Box3D):
-        mid = [(a + b - 1) // 2 for a, b in zip(prompt.lo, prompt.hi, strict=True)]
-        return {(0, mid[0]), (1, mid[1])}
+        z, y, _ = (int(c // 1) for c in prompt.centre())
+        return {(0, z), (1, y)}
     if isinstance(prompt, Scribble):
         vox = prompt.array()
         for axis in (0, 1, 2):
             if np.all(vox[:, axis] == vox[0, axis]):
                 return {(axis, int(vox[0, axis]))}
-        return {(0, int(z)) for z in np.unique(vox[:, 0])}
-    return set()
-
-
-def slices_of(prompts: Sequence[Prompt]) -> tuple[int, ...]:
-    """Sorted axial slices touched by the prompts (a 3D box touches its whole z range)."""
-    zs: set[int] = set()
-    for p in prompts:
-        if isinstance(p, Point):
-            zs.add(p.zyx[0])
-        elif isinstance(p, (Box2D, Lasso, ZLimit)):
-            zs.add(p.z)
-        elif isinstance(p, Box3D):
-            zs.update(range(p.lo[0], p.hi[0]))
-        elif isinstance(p, Scribble):
-            zs.update(int(z) for z in np.unique(p.array()[:, 0]))
-    return tuple(sorted(zs))
+    return {(0, z) for z in prompt.slices()}
 
 
 def _check_inside(p: Prompt, shape: tuple[int, ...]) -> None:
-    def bad(msg: str) -> ValueError:
-        return ValueError(f"{p.kind} prompt outside the image of shape {shape}: {msg}")
-
-    if isinstance(p, Point):
-        if not all(0 <= c < s for c, s in zip(p.zyx, shape, strict=True)):
-            raise bad(str(p.zyx))
-    elif isinstance(p, Box2D):
-        if not (0 <= p.z < shape[0] and 0 <= p.lo[0] and 0 <= p.lo[1]):
-            raise bad(f"z={p.z} lo={p.lo}")
-        if p.hi[0] > shape[1] or p.hi[1] > shape[2]:
-            raise bad(f"hi={p.hi}")
-    elif isinstance(p, Box3D):
-        if min(p.lo) < 0 or any(h > s for h, s in zip(p.hi, shape, strict=True)):
-            raise bad(f"lo={p.lo} hi={p.hi}")
-    elif isinstance(p, Scribble):
-        vox = p.array()
-        if vox.min() < 0 or np.any(vox >= np.asarray(shape)):
-            raise bad("scribble voxel out of range")
-    elif isinstance(p, (Lasso, ZLimit)) and not 0 <= p.z < shape[0]:
-        raise bad(f"z={p.z}")
+    if not p.within(shape):
+        text = repr(p)
+        text = text if len(text) <= 160 else text[:157] + "..."
+        raise ValueError(f"{p.kind} prompt outside the image of shape {shape}: {text}")
 
 
 def assess(
@@ -154,7 +112,7 @@ def assess(
     pos_out = neg_in = 0
     for p in user_prompts:
         if isinstance(p, Point):
-            inside = bool(target[p.zyx])
+            inside = p.inside(target)
             pos_out += int(p.positive and not inside)
             neg_in += int(not p.positive and inside)
         elif isinstance(p, Scribble):
@@ -166,7 +124,7 @@ def assess(
                 neg_in += hits
     user = {p for p in user_prompts if isinstance(p, Point)}
     derived = [p for p in prompts if isinstance(p, Point) and p not in user and p.positive]
-    derived_out = sum(1 for p in derived if not target[p.zyx])
+    derived_out = sum(1 for p in derived if not p.inside(target))
     return Realism(pos_out, neg_in, boxes_clipped, derived_out, len(derived))
 
 

@@ -45,10 +45,7 @@ from radioactive.prompts.geometry import (
     snap,
 )
 from radioactive.prompts.types import (
-    Box2D,
-    Box3D,
     Interaction,
-    Lasso,
     Point,
     Prompt,
     Scribble,
@@ -310,20 +307,8 @@ def random_voxels(mask: BoolArray, n: int, rng: np.random.Generator) -> IntArray
 
 
 def prompt_centre(prompt: Prompt) -> npt.NDArray[np.float64] | None:
-    """The (z, y, x) centre of a located prompt (boxes: centre of their voxels), else ``None``."""
-    if isinstance(prompt, Point):
-        return np.asarray(prompt.zyx, dtype=float)
-    if isinstance(prompt, Box3D):
-        return (np.asarray(prompt.lo, float) + np.asarray(prompt.hi, float) - 1) / 2
-    if isinstance(prompt, Box2D):
-        yx = (np.asarray(prompt.lo, float) + np.asarray(prompt.hi, float) - 1) / 2
-        return np.array([prompt.z, yx[0], yx[1]], dtype=float)
-    if isinstance(prompt, Scribble):
-        return prompt.array().mean(axis=0).astype(float)
-    if isinstance(prompt, Lasso):
-        yx = np.asarray(prompt.polygon, dtype=float).mean(axis=0)
-        return np.array([prompt.z, yx[0], yx[1]], dtype=float)
-    return None
+    """The (z, y, x) centre of a located prompt (``prompt.centre()``), else ``None``."""
+    return np.asarray(prompt.centre(), dtype=float) if prompt.kind.located else None
 
 
 def crop_around(
