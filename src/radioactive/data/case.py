@@ -311,10 +311,35 @@ class Case:
         return self._extracted[1]
 
     @property
+    def skipped_targets(self) -> list[tuple[str, str]]:
+        """(label name, reason) of every target of this case that is not scored: declared labels
+        that are empty (or instances below ``min_voxels``), then label values that the label map
+        holds but ``dataset.json`` does not declare (named ``label_<value>``)."""
+        out = [(s.name, s.reason) for s in self.skipped]
+        out += [
+            (
+                f"label_{v}",
+                f"undeclared: label value {v} is in the label map but not in dataset.json 'labels'",
+            )
+            for v in self.undeclared_label_values
+        ]
+        return out
+
+    @property
+    def undeclared_label_values(self) -> list[int]:
+        """Non-zero values of the label map that ``dataset.json`` neither declares nor excludes."""
+        known = {int(v) for v in self.labels.values()} | set(self.spec.exclude) | {0}
+        return sorted(self.present_label_values - known)
+
+    @property
     def present_label_values(self) -> set[int]:
-        return {int(v) for v in np.unique(self.label.array)}
+        return set(self._present)
+
+    @functools.cached_property
+    def _present(self) -> frozenset[int]:
+        return frozenset(int(v) for v in np.unique(self.label.array))
 
     def release(self) -> None:
         """Drop the loaded arrays (they are read again on next access)."""
-        for name in ("image", "label", "_extracted"):
+        for name in ("image", "label", "_extracted", "_present"):
             self.__dict__.pop(name, None)

@@ -20,6 +20,7 @@ Optional benchmark metadata lives under the key ``"radioactive"`` of ``dataset.j
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ _IMAGE_SUFFIXES = NIFTI_SUFFIXES + SITK_SUFFIXES
 _PAIR_RE = re.compile(r"^(?P<case>.+?)_(?P<role>image|img|label|seg|mask)$", re.IGNORECASE)
 _CT_NAMES = {"ct", "cect", "nect", "cta", "ct angiography", "computed tomography", "pet/ct", "cbct"}
 _MR_PREFIXES = ("mr", "t1", "t2", "flair", "dwi", "adc", "pd", "swi", "dce", "bold")
+
+log = logging.getLogger(__name__)
 
 
 def modality_key(modality: str | None) -> str | None:
@@ -85,7 +88,12 @@ class CaseRef:
 
 @dataclass
 class Dataset:
-    """A labelled dataset: its cases (loaded lazily), label names and target rules."""
+    """A labelled dataset: its cases (loaded lazily), label names and target rules.
+
+    ``problems`` lists what was found in the folder but left out, one readable line each (an
+    image without its label, a hidden file such as an AppleDouble ``._case.nii.gz``); each was
+    also logged as a warning when the dataset was opened.
+    """
 
     name: str
     root: Path
@@ -93,6 +101,7 @@ class Dataset:
     labels: dict[str, int]
     meta: DatasetMeta
     refs: list[CaseRef] = field(repr=False)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def modality(self) -> str:
@@ -221,9 +230,13 @@ def _open_nnunet(root: Path, raw: dict[str, Any], **overrides: Any) -> Dataset:
         raise MissingFileError(
             "labelsTr/ not found", path=lab_dir, fix="an nnU-Net raw dataset needs labelsTr/"
         )
+    problems: list[str] = []
+    labels_found = [
+        p for p in _visible(sorted(lab_dir.iterdir()), root, problems) if p.name.endswith(ending)
+    ]
     refs = []
     channel = meta.channel
-    for lab in sorted(lab_dir.glob(f"*{ending}")):
+    for lab in labels_found:
         case_id = lab.name[: -len(ending)]
         img = img_dir / f"{case_id}_{channel:04d}{ending}"
         if not img.exists():
@@ -239,7 +252,19 @@ def _open_nnunet(root: Path, raw: dict[str, Any], **overrides: Any) -> Dataset:
             path=lab_dir,
             fix="check 'file_ending' in dataset.json",
         )
-    return Dataset(str(raw.get("name") or root.name), root, "nnunet", labels, meta, refs)
+    labelled = {r.case_id for r in refs}
+    suffix = f"_{channel:04d}{ending}"
+    images = _visible(sorted(img_dir.iterdir()), root, problems) if img_dir.is_dir() else []
+    for img in (p for p in images if p.name.endswith(suffix)):
+        case_id = img.name[: -len(suffix)]
+        if case_id not in labelled:
+            problems.append(
+                f"imagesTr/{img.name} has no label labelsTr/{case_id}{ending}: "
+                f"case {case_id!r} left out"
+            )
+    _warn(root, problems)
+    name = str(raw.get("name") or root.name)
+    return Dataset(name, root, "nnunet", labels, meta, refs, problems)
 
 
 def _open_decathlon(root: Path, raw: dict[str, Any], **overrides: Any) -> Dataset:
@@ -271,6 +296,23 @@ def _open_decathlon(root: Path, raw: dict[str, Any], **overrides: Any) -> Datase
     return Dataset(str(raw.get("name") or root.name), root, "decathlon", labels, meta, refs)
 
 
+def _visible(paths: list[Path], root: Path, problems: list[str]) -> list[Path]:
+    """``paths`` without hidden files (``.DS_Store``, AppleDouble ``._case.nii.gz`` written by
+    macOS on foreign disks), each of which is listed in ``problems``."""
+    kept = []
+    for p in paths:
+        if p.name.startswith("."):
+            problems.append(f"{p.relative_to(root)}: hidden file ignored (not a case)")
+        else:
+            kept.append(p)
+    return kept
+
+
+def _warn(root: Path, problems: list[str]) -> None:
+    for line in problems:
+        log.warning("dataset %s: %s", root, line)
+
+
 def _strip_suffix(name: str) -> str:
     low = name.lower()
     for s in _IMAGE_SUFFIXES:
@@ -285,13 +327,14 @@ def _is_image(p: Path) -> bool:
 
 def _open_folder(root: Path, labels: Mapping[str, int] | None = None, **overrides: Any) -> Dataset:
     pairs: dict[str, dict[str, Path]] = {}
+    problems: list[str] = []
     if (root / "images").is_dir() and (root / "labels").is_dir():
         for role, sub in (("image", "images"), ("label", "labels")):
-            for p in sorted((root / sub).iterdir()):
+            for p in _visible(sorted((root / sub).iterdir()), root, problems):
                 if _is_image(p):
                     pairs.setdefault(_strip_suffix(p.name), {})[role] = p
     else:
-        for p in sorted(root.iterdir()):
+        for p in _visible(sorted(root.iterdir()), root, problems):
             m = _PAIR_RE.match(_strip_suffix(p.name)) if _is_image(p) else None
             if m:
                 role = "image" if m["role"].lower() in ("image", "img") else "label"
@@ -314,13 +357,14 @@ def _open_folder(root: Path, labels: Mapping[str, int] | None = None, **override
                     fix=f"add the matching {role} or remove the file",
                 )
         refs.append(CaseRef(case_id, roles["image"], roles["label"]))
+    _warn(root, problems)
     meta = _meta({}, root, **overrides)
     if labels is None:
         from radioactive.data.volume import load_label
 
         values = sorted({int(v) for r in refs for v in _unique(load_label(r.label).array)} - {0})
         labels = {f"label_{v}": v for v in values}
-    return Dataset(root.name, root, "folder", dict(labels), meta, refs)
+    return Dataset(root.name, root, "folder", dict(labels), meta, refs, problems)
 
 
 def _unique(arr: Any) -> Any:

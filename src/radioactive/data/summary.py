@@ -24,7 +24,7 @@ def summarize_dataset(ds: Dataset, on_case: Callable[[str], None] | None = None)
             on_case(case.case_id)
         try:
             img = case.image
-            targets, skipped = case.targets, case.skipped
+            targets, skipped = case.targets, case.skipped_targets
             present[case.case_id] = case.present_label_values
             cases.append(
                 {
@@ -45,7 +45,7 @@ def summarize_dataset(ds: Dataset, on_case: Callable[[str], None] | None = None)
                         }
                         for t in targets
                     ],
-                    "skipped": [{"name": s.name, "reason": s.reason} for s in skipped],
+                    "skipped": [{"name": name, "reason": why} for name, why in skipped],
                 }
             )
         except RadioactiveError as exc:
@@ -59,6 +59,7 @@ def summarize_dataset(ds: Dataset, on_case: Callable[[str], None] | None = None)
             errors.append({"case": "*", "error": str(exc)})
     return {
         "name": ds.name,
+        "problems": list(ds.problems),
         "root": str(ds.root),
         "format": ds.format,
         "modality": ds.modality,
