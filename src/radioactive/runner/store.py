@@ -44,7 +44,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from radioactive.errors import RadioactiveError
+from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, Status
+from radioactive.records import UNIT_STATUSES as _UNIT_STATUSES
+from radioactive.runner.store_schema import (
+    DB_FILENAME,
+    SCHEMA_VERSION,
+    StoreError,
+    create_store_file,
+    migrate_store,
+    q,
+    schema_sql,
+    schema_version_of,
+)
 
 __all__ = [
     "DB_FILENAME",
@@ -55,74 +66,13 @@ __all__ = [
     "UNIT_STATUSES",
     "ResultStore",
     "StoreError",
+    "migrate_store",
     "new_run_id",
 ]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-"""Version of the table layout below; bump it whenever a column is added, removed or changes."""
-
-DB_FILENAME = "results.duckdb"
-
-UNIT_STATUSES = ("ok", "error", "skipped")
-
-STEP_COLUMNS: dict[str, str] = {
-    "run_id": "VARCHAR",
-    "unit_id": "VARCHAR",
-    "dataset": "VARCHAR",
-    "case_id": "VARCHAR",
-    "target": "VARCHAR",
-    "target_kind": "VARCHAR",
-    "modality": "VARCHAR",
-    "category": "VARCHAR",
-    "model": "VARCHAR",
-    "prompter": "VARCHAR",
-    "user": "VARCHAR",
-    "seed": "BIGINT",
-    "step": "INTEGER",
-    "status": "VARCHAR",
-    "error": "VARCHAR",
-    "dice": "DOUBLE",
-    "nsd": "DOUBLE",
-    "hd95_mm": "DOUBLE",
-    "assd_mm": "DOUBLE",
-    "dof": "INTEGER",
-    "seconds": "DOUBLE",
-    "cum_dof": "INTEGER",
-    "cum_seconds": "DOUBLE",
-    "encoder_s": "DOUBLE",
-    "decoder_s": "DOUBLE",
-    "encoder_calls": "INTEGER",
-    "cache_hits": "INTEGER",
-    "cache_misses": "INTEGER",
-    "slices_inferred": "INTEGER",
-    "wall_s": "DOUBLE",
-    "peak_mem_mb": "DOUBLE",
-    "realism": "VARCHAR",  # JSON text
-    "prompts": "VARCHAR",  # JSON text
-    "versions": "VARCHAR",  # JSON text
-    "prediction_path": "VARCHAR",
-}
-"""Columns of ``step_rows`` (name → DuckDB type), in table order."""
-
-UNIT_COLUMNS: dict[str, str] = {
-    "unit_id": "VARCHAR",
-    "run_id": "VARCHAR",
-    "dataset": "VARCHAR",
-    "case_id": "VARCHAR",
-    "target": "VARCHAR",
-    "model": "VARCHAR",
-    "prompter": "VARCHAR",
-    "user": "VARCHAR",
-    "seed": "BIGINT",
-    "status": "VARCHAR",
-    "error": "VARCHAR",
-    "n_steps": "INTEGER",
-    "wall_s": "DOUBLE",
-    "finished_at": "TIMESTAMP",
-}
-"""Columns of ``units`` (name → DuckDB type), in table order."""
+UNIT_STATUSES = tuple(s.value for s in _UNIT_STATUSES)
 
 MANIFEST_KEYS = (
     "config",
@@ -136,6 +86,7 @@ MANIFEST_KEYS = (
 """Keys :meth:`ResultStore.start_run` accepts; dict values are stored as JSON text."""
 
 _JSON_STEP_COLUMNS = ("realism", "prompts", "versions")
+_JSON_UNIT_COLUMNS = ("versions",)
 _JSON_RUN_COLUMNS = (
     "config", "environment", "dataset_checksums", "checkpoint_hashes", "input_contracts"
 )  # fmt: skip
@@ -145,40 +96,9 @@ _IDENTITY_COLUMNS_ALL = (*_IDENTITY_COLUMNS, "user", "seed")
 _ORDER = ("dataset", "case_id", "target", "model", "prompter", "user", "seed")
 _MAX_ROWS_PER_INSERT = 256
 _HAS_APPENDER = hasattr(duckdb.DuckDBPyConnection, "appender")
-
-
-class StoreError(RadioactiveError):
-    """The results database cannot be opened or used as asked."""
-
-
-def _q(name: str) -> str:
-    """Quote an identifier (``user`` and ``case`` are SQL keywords)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _columns_sql(columns: Mapping[str, str]) -> str:
-    return ", ".join(f"{_q(name)} {sql_type}" for name, sql_type in columns.items())
-
-
-def _schema_sql() -> list[str]:
-    statuses = ", ".join(f"'{s}'" for s in UNIT_STATUSES)
-    unit_columns = dict(UNIT_COLUMNS, status=f"VARCHAR NOT NULL CHECK (status IN ({statuses}))")
-    view_columns: list[str] = []
-    for name in STEP_COLUMNS:
-        view_columns.append(_q(name))
-        if name == "case_id":
-            view_columns.append('case_id AS "case"')
-    return [
-        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-        "CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
-        "finished_at TIMESTAMP, config VARCHAR, package_version VARCHAR, git_commit VARCHAR, "
-        "environment VARCHAR, dataset_checksums VARCHAR, checkpoint_hashes VARCHAR, "
-        "schema_version INTEGER NOT NULL, input_contracts VARCHAR)",
-        f"CREATE TABLE units ({_columns_sql(unit_columns)}, PRIMARY KEY (unit_id))",
-        f"CREATE TABLE step_rows ({_columns_sql(STEP_COLUMNS)}, PRIMARY KEY (unit_id, step))",
-        f"CREATE VIEW steps AS SELECT {', '.join(view_columns)} FROM step_rows",
-        f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')",
-    ]
+_q = q
+# faults of the disk or the file, not of the rows written
+_DISK_ERRORS = (duckdb.IOException, duckdb.PermissionException, duckdb.FatalException, OSError)
 
 
 def _utcnow() -> dt.datetime:
@@ -195,6 +115,8 @@ def _plain(value: Any) -> Any:
     """NumPy scalars → Python scalars (DuckDB binds the latter)."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, Status):
+        return value.value
     return value
 
 
@@ -224,6 +146,8 @@ def _unit_row(unit: Mapping[str, Any], n_steps: int) -> list[Any]:
             f"unit {unit['unit_id']!r}: status {status!r} is not one of {UNIT_STATUSES}"
         )
     row = {name: _plain(unit.get(name)) for name in UNIT_COLUMNS}
+    for name in _JSON_UNIT_COLUMNS:
+        row[name] = _json_text(row[name], column=name)
     if row["n_steps"] is None:
         row["n_steps"] = n_steps
     if row["finished_at"] is None:
@@ -269,32 +193,56 @@ class ResultStore:
                 fix="run `radioactive run` with this output directory first, or check the path",
             )
         if not read_only:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._create_if_missing()
         self._appender: Any = None  # duckdb.Appender (DuckDB >= 2.0), made on first write
         self._connection: duckdb.DuckDBPyConnection | None = self._connect()
         try:
             self._check_or_create_schema()
+        except duckdb.Error as error:
+            self.close()
+            raise self._error("cannot read the results database", error) from error
         except BaseException:
             self.close()
             raise
 
     # -- connection and schema ------------------------------------------------------------------
 
+    def _error(self, what: str, error: BaseException) -> StoreError:
+        """A StoreError for a DuckDB or OS error, with the likely fix."""
+        text = " ".join(str(error).split())
+        low = text.lower()
+        if "lock" in low:
+            fix = (
+                "another process has this results database open (a running `radioactive "
+                "run`?); wait for it to finish or use another output directory"
+            )
+        elif any(w in low for w in ("read-only", "read only", "permission", "no space", "full")):
+            fix = "choose an output directory you can write to (is it read-only or the disk full?)"
+        else:
+            fix = (
+                "the file is not a readable DuckDB database (truncated or damaged?): move it "
+                "away and run again, or write to another output directory"
+            )
+        return StoreError(f"{what} ({text})", path=self.path, fix=fix)
+
+    def _create_if_missing(self) -> None:
+        """Create the folder and an empty store (atomically) unless one is there; a 0-byte
+        file (a kill before DuckDB wrote anything) is replaced."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                logger.warning("replacing the empty file %s by a new results database", self.path)
+                self.path.unlink()
+        except OSError as error:
+            raise self._error("cannot create the output directory", error) from error
+        if not self.path.exists():
+            create_store_file(self.path)
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.Error as error:
-            text = str(error)
-            if "lock" in text.lower():
-                fix = (
-                    "another process has this results database open (a running `radioactive "
-                    "run`?); wait for it to finish or use another output directory"
-                )
-            else:
-                fix = "move the file away (it is not a readable DuckDB database) and run again"
-            raise StoreError(
-                f"cannot open the results database ({text})", path=self.path, fix=fix
-            ) from error
+            raise self._error("cannot open the results database", error) from error
 
     @property
     def _con(self) -> duckdb.DuckDBPyConnection:
@@ -304,10 +252,10 @@ class ResultStore:
 
     def _check_or_create_schema(self) -> None:
         tables = {row[0] for row in self._con.execute("SHOW TABLES").fetchall()}
-        if not tables and not self.read_only:
+        if not tables and not self.read_only:  # created empty by an older version
             self._con.begin()
             try:
-                for statement in _schema_sql():
+                for statement in schema_sql():
                     self._con.execute(statement)
                 self._con.commit()
             except BaseException:
@@ -320,8 +268,14 @@ class ResultStore:
                 path=self.path,
                 fix="choose another output directory, or move this file away",
             )
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        found = row[0] if row else None
+        found = schema_version_of(self._con)
+        if found == "1":
+            raise StoreError(
+                f"results schema version 1 found, this radioactive reads version {SCHEMA_VERSION}",
+                path=self.path,
+                fix=f"convert it in place with `radioactive migrate {self.directory}` (or write "
+                "new results to another output directory)",
+            )
         if found != str(SCHEMA_VERSION):
             raise StoreError(
                 f"results schema version {found} found, this radioactive reads version "
@@ -330,8 +284,6 @@ class ResultStore:
                 fix="open it with the radioactive version that wrote it (see the `runs` table's "
                 "package_version), or write new results to another output directory",
             )
-        if not self.read_only:  # stores written before runs recorded their input contracts
-            self._con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS input_contracts VARCHAR")
 
     def close(self) -> None:
         """Close the connection and release the file lock (idempotent)."""
@@ -407,8 +359,47 @@ class ResultStore:
         are left out (so that a resumed run retries them)."""
         sql = "SELECT unit_id FROM units"
         if not include_errors:
-            sql += " WHERE status <> 'error'"
+            sql += f" WHERE status <> '{Status.ERROR.value}'"
         return {row[0] for row in self._con.execute(sql).fetchall()}
+
+    def stored_units(self) -> list[dict[str, Any]]:
+        """The identity of every stored unit (``unit_id``, ``dataset``, ``case_id``,
+        ``target``, ``model``, ``prompter``, ``user``, ``seed``, ``status``, ``slot_id`` and
+        ``versions`` parsed from JSON, ``None`` for units written before schema 2)."""
+        columns = ("unit_id", "dataset", "case_id", "target", "model", "prompter", "user",
+                   "seed", "status", "slot_id", "versions")  # fmt: skip
+        cursor = self._con.execute(f"SELECT {', '.join(_q(c) for c in columns)} FROM units")
+        out = []
+        for row in cursor.fetchall():
+            unit = dict(zip(columns, row, strict=True))
+            unit["versions"] = json.loads(unit["versions"]) if unit["versions"] else None
+            out.append(unit)
+        return out
+
+    def delete_units(self, unit_ids: Iterable[str]) -> int:
+        """Delete these units and their steps in one transaction; the number deleted."""
+        ids = sorted(set(unit_ids))
+        if not ids:
+            return 0
+        con = self._con
+        con.begin()
+        try:
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS _gone (unit_id VARCHAR)")
+            con.execute("DELETE FROM _gone")
+            con.executemany("INSERT INTO _gone VALUES (?)", [[i] for i in ids])
+            found = con.execute(
+                "SELECT count(*) FROM units WHERE unit_id IN (SELECT unit_id FROM _gone)"
+            ).fetchone()
+            con.execute("DELETE FROM step_rows WHERE unit_id IN (SELECT unit_id FROM _gone)")
+            con.execute("DELETE FROM units WHERE unit_id IN (SELECT unit_id FROM _gone)")
+            con.commit()
+        except duckdb.Error as error:
+            con.rollback()
+            raise self._error("cannot delete units", error) from error
+        except BaseException:
+            con.rollback()
+            raise
+        return int(found[0]) if found else 0
 
     def write_unit(
         self,
@@ -416,6 +407,7 @@ class ResultStore:
         steps: Sequence[Mapping[str, Any]],
         *,
         replace_errors: bool = False,
+        replaces: Iterable[str] = (),
     ) -> bool:
         """Write one unit row and all its step rows in one transaction.
 
@@ -429,6 +421,8 @@ class ResultStore:
         Returns ``False`` and writes nothing if the unit is already stored — unless its status
         is ``'error'`` and ``replace_errors`` is true: then the old unit and its steps are
         deleted and the new ones written in the same transaction. Returns ``True`` if written.
+        The units named in ``replaces`` (stale versions of this one) are deleted in the same
+        transaction when it is written. A disk or permission fault is a :class:`StoreError`.
         """
         unit_row = _unit_row(unit, len(steps))
         rows = _step_rows(unit, steps)
@@ -440,14 +434,18 @@ class ResultStore:
                 "SELECT status FROM units WHERE unit_id = ?", [unit_id]
             ).fetchone()
             if existing is not None:
-                if not (replace_errors and existing[0] == "error"):
+                if not (replace_errors and existing[0] == Status.ERROR.value):
                     con.rollback()
                     return False
-                con.execute("DELETE FROM step_rows WHERE unit_id = ?", [unit_id])
-                con.execute("DELETE FROM units WHERE unit_id = ?", [unit_id])
+            for gone in {unit_id, *replaces} if existing is not None else set(replaces):
+                con.execute("DELETE FROM step_rows WHERE unit_id = ?", [gone])
+                con.execute("DELETE FROM units WHERE unit_id = ?", [gone])
             self._insert_unit(unit_row)
             self._insert_steps(rows)
             con.commit()
+        except _DISK_ERRORS as error:
+            con.rollback()
+            raise self._error(f"cannot write unit {unit_id!r}", error) from error
         except BaseException:
             con.rollback()
             raise
