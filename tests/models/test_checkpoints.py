@@ -208,8 +208,9 @@ def test_user_path_must_exist(fake: Checkpoint, tmp_path: Path) -> None:
 def test_user_path_with_other_weights_warns_and_is_used(
     fake: Checkpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    torch = pytest.importorskip("torch")
     mine = tmp_path / "finetuned.pth"
-    mine.write_bytes(b"fine-tuned")
+    torch.save({"w": torch.ones(3)}, mine)  # other weights, but a checkpoint torch can read
     with caplog.at_level(logging.WARNING, logger="radioactive.models.checkpoints"):
         assert require_checkpoint("fake", tmp_path / "cache", path=mine) == mine
     assert "differs from the registry" in caplog.text and str(mine) in caplog.text

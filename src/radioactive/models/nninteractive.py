@@ -204,9 +204,9 @@ class NNInteractiveModel:
             )
             try:
                 self.session.initialize_from_trained_model_folder(str(folder))
-            except (OSError, RuntimeError, KeyError, ValueError, AssertionError) as exc:
+            except Exception as exc:  # torch: EOFError, UnpicklingError, RuntimeError, ...
                 raise CheckpointError(
-                    f"nnInteractive cannot load the model folder: {exc}",
+                    f"nnInteractive cannot load the model folder ({type(exc).__name__}: {exc})",
                     path=folder,
                     fix="pass the trained model directory (plans.json, dataset.json, "
                     "inference_info.json, fold_*/checkpoint_final.pth), or run "

@@ -276,14 +276,18 @@ class SamFamilyBackend:
     ):
         import torch
 
-        from radioactive.models._torch import load_state_dict, pick_device
+        from radioactive.models._torch import pick_device
+        from radioactive.models.checkpoints import load_checkpoint_state
 
         if multimask not in MULTIMASK:
             raise ValueError(f"multimask must be one of {', '.join(MULTIMASK)}, got {multimask!r}")
         check_intensity(intensity)
         self.device = pick_device(device)
         if weights_path is not None:
-            net.load_state_dict(load_state_dict(str(weights_path), self.device), strict=True)
+            state = load_checkpoint_state(
+                weights_path, self.device, getattr(self, "checkpoint_name", None)
+            )
+            net.load_state_dict(state, strict=True)
         self.net = net.to(self.device).eval()
         self.resize = resize
         self.intensity = intensity

@@ -453,7 +453,8 @@ class SAMMed3DModel:
     ):
         import torch
 
-        from radioactive.models._torch import load_state_dict, pick_device, quiet_imports
+        from radioactive.models._torch import pick_device, quiet_imports
+        from radioactive.models.checkpoints import load_checkpoint_state
 
         if contract not in CONTRACT_CHOICES:
             raise ValueError(
@@ -479,7 +480,7 @@ class SAMMed3DModel:
         net = build_net(lambda checkpoint=None: build_sam3D_vit_b_ori(pretrained=False))
         self.device = pick_device(device)
         if path is not None:
-            state = load_state_dict(str(path), self.device)
+            state = load_checkpoint_state(path, self.device, self.checkpoint_name)
             if "model_state_dict" in state and isinstance(state["model_state_dict"], dict):
                 state = state["model_state_dict"]
             net.load_state_dict(state, strict=True)
