@@ -210,8 +210,11 @@ def _read_sitk(path: Path) -> tuple[npt.NDArray, npt.NDArray]:
                 )
             if len(series) > 1:
                 log.warning("%s holds %d DICOM series; reading the first", path, len(series))
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
-            img = reader.Execute()
+            from radioactive.data.dicom_io import read_image_series
+
+            # sorted and spaced by the slices' own positions; a gap is an error
+            files = reader.GetGDCMSeriesFileNames(str(path), series[0])
+            img = read_image_series([Path(f) for f in files])
         else:
             img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
