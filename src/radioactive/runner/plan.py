@@ -20,22 +20,42 @@ from typing import Any
 
 import numpy as np
 
+from radioactive.records import Status
+from radioactive.runner.identity import PLAN_VERSION, PairJob, data_fingerprint, slot_id
 from radioactive.session import SESSION_VERSION, Scoring, Stopping, run_trajectory
 
-PLAN_VERSION = "1"
+__all__ = [
+    "PLAN_VERSION",
+    "CaseJob",
+    "PairJob",
+    "StoredUnit",
+    "UnitResult",
+    "iter_case_job",
+    "run_case_job",
+    "unit_id",
+    "unit_key",
+    "unit_rng",
+]
+
+#: the pair of the units that stand for a whole case or target (load errors, skipped targets)
+CASE_PAIR = PairJob("*", None, 0, True)
 
 
 @dataclass(frozen=True)
-class PairJob:
-    prompter: str
-    user: str | None
-    steps: int
-    keep_initial: bool
+class StoredUnit:
+    """A unit the store already holds, as a case job needs to know it."""
+
+    unit_id: str
+    slot_id: str | None
+    status: str
+    pair: str  # PairJob.signature (CASE_PAIR's for load errors and skipped targets)
+    seed: int
 
 
 @dataclass(frozen=True)
 class CaseJob:
-    """Everything a worker needs to run all units of one (dataset, case, model)."""
+    """Everything a worker needs to run all units of one (dataset, case, model): frozen and
+    picklable, with only the stored units of this case and model."""
 
     dataset: str
     dataset_root: str
@@ -47,7 +67,7 @@ class CaseJob:
     model_options: dict[str, Any]
     pairs: tuple[PairJob, ...]
     seeds: tuple[int, ...]
-    context: str  # hash of the settings that change numbers (metrics, stopping, model options)
+    context: str  # hash of the settings that change numbers (see runner.identity)
     nsd_tolerance_mm: float
     tolerance_mm_by_label: dict[str, float]
     surface: bool
@@ -58,13 +78,20 @@ class CaseJob:
     save_predictions: bool = False
     output_dir: str = ""
     cache_dir: str | None = None
+    #: ids of this job's units that are done (not computed again)
     finished: frozenset[str] = field(default_factory=frozenset)
+    #: the settings of this job's units as canonical JSON (runner.identity.job_settings)
+    settings: str = "{}"
+    #: every unit of this case and model the store holds (stale ones are replaced)
+    stored: tuple[StoredUnit, ...] = ()
 
 
 @dataclass
 class UnitResult:
     unit: dict[str, Any]
     steps: list[dict[str, Any]]
+    #: stale units this one replaces (deleted when it is written)
+    replaces: tuple[str, ...] = ()
 
 
 def unit_key(job: CaseJob, target: str, pair: PairJob, seed: int) -> dict[str, Any]:
@@ -115,14 +142,31 @@ def _model(job: CaseJob) -> Any:
     return _MODELS[key]
 
 
+def _identity(job: CaseJob, pair: PairJob, data: dict[str, str] | None) -> dict[str, Any]:
+    """The ``units.versions`` record of a unit: settings, the pair's spec@version, data."""
+    settings = {**json.loads(job.settings), **pair.sources()}
+    return {"settings": settings, "data": data, "steps": pair.steps,
+            "keep_initial": pair.keep_initial}  # fmt: skip
+
+
+def _unit(
+    job: CaseJob, key: dict[str, Any], uid: str, pair: PairJob, data: dict[str, str] | None,
+    **fields: Any,
+) -> dict[str, Any]:  # fmt: skip
+    return {**key, "unit_id": uid, "dataset_root": job.dataset_root,
+            "versions": _identity(job, pair, data), "slot_id": slot_id(key, pair),
+            **fields}  # fmt: skip
+
+
 def _error_unit(
-    job: CaseJob, key: dict[str, Any], uid: str, message: str, wall: float
-) -> UnitResult:
-    unit = {**key, "unit_id": uid, "status": "error", "error": message, "n_steps": 0,
-            "wall_s": wall}  # fmt: skip
-    row = {**key, "unit_id": uid, "step": 0, "status": "error", "error": message,
+    job: CaseJob, key: dict[str, Any], uid: str, message: str, wall: float,
+    pair: PairJob = CASE_PAIR, data: dict[str, str] | None = None, replaces: tuple[str, ...] = (),
+) -> UnitResult:  # fmt: skip
+    unit = _unit(job, key, uid, pair, data, status=Status.ERROR.value, error=message, n_steps=0,
+                 wall_s=wall)  # fmt: skip
+    row = {**key, "unit_id": uid, "step": 0, "status": Status.ERROR.value, "error": message,
            "modality": job.modality, "category": job.category, "wall_s": wall}  # fmt: skip
-    return UnitResult(unit, [row])
+    return UnitResult(unit, [row], replaces)
 
 
 def run_case_job(job: CaseJob, emit: Callable[[UnitResult], None]) -> None:
@@ -131,11 +175,43 @@ def run_case_job(job: CaseJob, emit: Callable[[UnitResult], None]) -> None:
         emit(result)
 
 
+@dataclass
+class _Todo:
+    key: dict[str, Any]
+    uid: str
+    pair: PairJob
+    target: Any = None
+    reason: str | None = None  # a skipped target
+
+
+def _stale(job: CaseJob, planned: dict[str, _Todo]) -> tuple[dict[str, list[str]], list[str]]:
+    """The stored units of this job that the plan no longer has: by slot (replaced by the
+    planned unit of that slot), and those whose slot is gone (a target no longer there)."""
+    mine = {pair.signature for pair in job.pairs}
+    by_slot: dict[str, list[str]] = {}
+    gone: list[str] = []
+    slots = {slot_id(t.key, t.pair) for t in planned.values()}
+    for unit in job.stored:
+        if unit.unit_id in planned:
+            continue
+        ours = unit.pair == CASE_PAIR.signature or (unit.pair in mine and unit.seed in job.seeds)
+        if not ours:
+            continue  # another experiment's unit in the same output folder: kept
+        if unit.slot_id in slots:
+            by_slot.setdefault(unit.slot_id, []).append(unit.unit_id)
+        else:
+            gone.append(unit.unit_id)
+    return by_slot, gone
+
+
 def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     """Run every unfinished unit of a case job, yielding each unit's result when it completes.
 
     Failures are isolated: a case that does not load becomes one error unit (target ``"*"``);
-    a model or prompter error fails only its unit.
+    a model or prompter error fails only its unit. A target the case reports in
+    ``skipped_targets`` becomes one ``skipped`` unit (prompter ``"*"``) with the reason. Stored
+    units of this case and model that were made from other data (a label, the image or the
+    target rules changed) or from a target no longer there are replaced.
     """
     from radioactive.data.case import TargetSpec
     from radioactive.data.formats import open_dataset
@@ -147,22 +223,44 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
         case = open_dataset(job.dataset_root, targets=spec).case(job.case_id)
         image = case.image
         targets = case.targets[: job.max_targets] if job.max_targets else case.targets
+        skipped = list(getattr(case, "skipped_targets", []))
+        data = data_fingerprint(case)
     except Exception as exc:
-        pair = PairJob("*", None, 0, True)
-        key = unit_key(job, "*", pair, 0) | {"prompter": "*"}
-        uid = unit_id(key, pair, job.context)
+        key = unit_key(job, "*", CASE_PAIR, 0)
+        uid = unit_id(key, CASE_PAIR, job.context)
         if uid not in job.finished:
             yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - t0)
         return
-    todo = []
+    data_hash = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    context = f"{job.context}:{data_hash}"
+    planned: dict[str, _Todo] = {}
     for t in targets:
         for pair in job.pairs:
             for seed in job.seeds:
                 key = unit_key(job, t.name, pair, seed)
-                uid = unit_id(key, pair, job.context)
-                if uid not in job.finished:
-                    todo.append((t, pair, seed, key, uid))
+                planned.setdefault(unit_id(key, pair, context), _Todo(key, "", pair, target=t))
+    for name, reason in skipped:
+        key = unit_key(job, str(name), CASE_PAIR, 0)
+        item = _Todo(key, "", CASE_PAIR, reason=str(reason))
+        planned.setdefault(unit_id(key, CASE_PAIR, context), item)
+    for uid, item in planned.items():
+        item.uid = uid
+    by_slot, gone = _stale(job, planned)
+    todo = [t for t in planned.values() if t.uid not in job.finished]
+
+    def replaces(item: _Todo) -> tuple[str, ...]:
+        nonlocal gone
+        extra, gone = gone, []  # units of vanished slots go with the first unit written
+        return (*by_slot.get(slot_id(item.key, item.pair), ()), *extra)
+
+    for item in [t for t in todo if t.reason is not None]:
+        unit = _unit(job, item.key, item.uid, item.pair, data, status=Status.SKIPPED.value,
+                     reason=item.reason, n_steps=0, wall_s=0.0)  # fmt: skip
+        yield UnitResult(unit, [], replaces(item))
+    todo = [t for t in todo if t.reason is None]
     if not todo:
+        if gone:
+            yield UnitResult({}, [], tuple(gone))  # only deletions
         case.release()
         return
     from radioactive.models.base import contract_of, prepare_model
@@ -172,18 +270,19 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
         prepare_model(model, image.array, image.spacing_mm, job.modality)
         contract = contract_of(model)
     except Exception as exc:
-        for *_, key, uid in todo:
-            yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - t0)
+        for item in todo:
+            yield _error_unit(job, item.key, item.uid, _message(exc), time.perf_counter() - t0,
+                              item.pair, data, replaces(item))  # fmt: skip
         case.release()
         return
-    for t, pair, _seed, key, uid in todo:
+    for item in todo:
+        t, pair, key, uid = item.target, item.pair, item.key, item.uid
         start = time.perf_counter()
         try:
-            mask = t.mask
             tol = job.tolerance_mm_by_label.get(t.label_name, job.nsd_tolerance_mm)
             steps = run_trajectory(
                 model,
-                mask,
+                t.mask,
                 image.spacing_mm,
                 get_prompter(pair.prompter),
                 unit_rng(key),
@@ -195,13 +294,14 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
                 keep_predictions=job.save_predictions,
             )
         except Exception as exc:
-            yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - start)
+            yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - start, pair,
+                              data, replaces(item))  # fmt: skip
             continue
         rows = []
         versions = json.dumps(
             {"session": SESSION_VERSION, "plan": PLAN_VERSION, "model": model.card.version,
-             "prompter": get_prompter(pair.prompter).source,
-             "user": get_user(pair.user).source if pair.user else None,
+             "prompter": pair.prompter_source or get_prompter(pair.prompter).source,
+             "user": pair.user_source or (get_user(pair.user).source if pair.user else None),
              "contract": contract},
             sort_keys=True,
         )  # fmt: skip
@@ -219,9 +319,11 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
             path = Path(job.output_dir) / "predictions" / f"{uid}.nii.gz"
             image.save(steps[-1].prediction, path)
             rows[-1]["prediction_path"] = str(path)
-        unit = {**key, "unit_id": uid, "status": "ok", "error": None, "n_steps": len(rows),
-                "wall_s": time.perf_counter() - start}  # fmt: skip
-        yield UnitResult(unit, rows)
+        one_value = not case.spec.includes.get(t.label_name)
+        unit = _unit(job, key, uid, pair, data, status=Status.OK.value, error=None,
+                     n_steps=len(rows), wall_s=time.perf_counter() - start,
+                     label_value=int(t.label_value) if one_value else None)  # fmt: skip
+        yield UnitResult(unit, rows, replaces(item))
     case.release()
 
 
