@@ -16,7 +16,7 @@ from radioactive.cli import app
 from radioactive.data import load_label, load_volume, resolve_datasets
 from radioactive.data.cache import downloads_dir, sha256_file
 from radioactive.data.case import check_same_grid
-from radioactive.data.recipes.fetch import apt_available
+from radioactive.data.remote import apt_available
 
 pytestmark = pytest.mark.registry
 

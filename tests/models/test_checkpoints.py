@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import radioactive.data.recipes.fetch as fetch
+import radioactive.data.remote as fetch
 from radioactive.data.cache import cache_dir, downloads_dir, sha256_file
-from radioactive.data.recipes.fetch import Source
+from radioactive.data.remote import Source
 from radioactive.errors import RecipeError
 from radioactive.models import checkpoints as ck
 from radioactive.models.base import CheckpointError

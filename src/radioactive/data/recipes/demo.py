@@ -38,7 +38,7 @@ from radioactive.data.recipes import (
     case_record,
     is_verified,
 )
-from radioactive.data.recipes.fetch import (
+from radioactive.data.remote import (
     Source,
     apt_available,
     deb_version,

@@ -183,7 +183,7 @@ class PublicRecipe:
 
         The default downloads every :class:`SourceFile` with a URL (resumable, verified).
         """
-        from radioactive.data.recipes.download import download
+        from radioactive.data.remote import download
 
         for f in self.files:
             if f.url is None or (dest / f.name).is_file():
