@@ -8,7 +8,7 @@ registry's error, naming the choices and the closest one:
 
 >>> reg = Registry("colour", {"red": "builtins:str", "green": 2})
 >>> reg.names()
-['green', 'red']
+['red', 'green']
 >>> reg["green"], reg["red"] is str
 (2, True)
 >>> reg["gren"]
@@ -217,9 +217,9 @@ class Registry(Mapping[str, T], Generic[T]):
 
     # -- look-up --------------------------------------------------------------------------
     def names(self) -> list[str]:
-        """Built-in and plugin names, sorted."""
+        """Built-in names in the order they were registered, then plugin names, sorted."""
         self._ready()
-        return sorted({*self.builtin, *self.plugins()})
+        return [*self.builtin, *sorted(set(self.plugins()) - set(self.builtin))]
 
     def canonical(self, name: str) -> str | None:
         """The registered name behind ``name`` (itself, an alias, or either in another case)."""
@@ -237,7 +237,7 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def unknown(self, name: str) -> Exception:
         """The error for an unknown ``name``: the closest choice and all of them."""
-        choices = self.names()
+        choices = sorted(self.names())
         fix = f"choose one of: {', '.join(choices) or 'none'}{self.hint}"
         return self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, choices)}", fix=fix)
 

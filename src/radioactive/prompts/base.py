@@ -8,18 +8,17 @@ string such as ``"box_interpolation(k=3, jitter=5)"``. Randomness comes only fro
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from radioactive.errors import RadioactiveError
 from radioactive.prompts.cost import DEFAULT_EFFORT, EffortModel
 from radioactive.prompts.types import Interaction, Prompt
+from radioactive.registry import UnknownNameError  # noqa: F401  (re-exported)
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -28,13 +27,6 @@ class SlicePredictor(Protocol):
     """ "Predict this slice": the model's 2D mask for axial slice ``z`` given the prompts on it."""
 
     def __call__(self, z: int, prompts: Sequence[Prompt]) -> BoolArray: ...
-
-
-class UnknownNameError(RadioactiveError, KeyError):
-    """A prompter, user or preset name (or one of its parameters) is not known."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return self._message()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,86 +118,6 @@ def check_target(target: BoolArray) -> BoolArray:
 EMPTY_TARGET = "the target is empty; empty targets are skipped, never prompted"
 
 
-T = TypeVar("T", bound=_Described)
-
-PROMPTERS: dict[str, type[Prompter]] = {}
-USERS: dict[str, type[SimulatedUser]] = {}
-
-
-def register_prompter(cls: type[Prompter]) -> type[Prompter]:
-    PROMPTERS[cls.name] = cls
-    return cls
-
-
-def register_user(cls: type[SimulatedUser]) -> type[SimulatedUser]:
-    USERS[cls.name] = cls
-    return cls
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"box_interpolation(k=3, jitter=5)"`` → ``("box_interpolation", {"k": 3, "jitter": 5})``."""
-    text = spec.strip()
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError as exc:
-        raise UnknownNameError(
-            f"cannot parse {spec!r}", fix="write NAME or NAME(param=value, ...)"
-        ) from exc
-    if isinstance(node, ast.Name):
-        return node.id, {}
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
-        try:
-            params = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-        except ValueError as exc:
-            raise UnknownNameError(
-                f"parameters of {spec!r} must be literals", fix="e.g. points_per_slice(n=3)"
-            ) from exc
-        return node.func.id, params
-    raise UnknownNameError(f"cannot parse {spec!r}", fix="write NAME or NAME(param=value, ...)")
-
-
-def _build(kind: str, registry: dict[str, type[T]], name: str, params: dict[str, Any]) -> T:
-    if "(" in name:
-        name, parsed = parse_spec(name)
-        params = {**parsed, **params}
-    try:
-        cls = registry[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown {kind} {name!r}", fix=f"choose one of: {', '.join(sorted(registry))}"
-        ) from None
-    allowed = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = set(params) - allowed
-    if unknown:
-        raise UnknownNameError(
-            f"{kind} {name!r} has no parameter {', '.join(sorted(unknown))}",
-            fix=f"its parameters are: {', '.join(sorted(allowed - {'effort'})) or 'none'}",
-        )
-    try:
-        return cls(**params)
-    except (TypeError, ValueError) as exc:
-        raise UnknownNameError(f"invalid parameters for {kind} {name!r}: {exc}") from exc
-
-
-def get_prompter(name: str, **params: Any) -> Prompter:
-    """The prompter registered as ``name`` (or a spec string) with the given parameters."""
-    from radioactive.prompts import static  # noqa: F401  (registers the prompters)
-
-    return _build("prompter", PROMPTERS, name, params)
-
-
-def get_user(name: str, **params: Any) -> SimulatedUser:
-    """The simulated user registered as ``name`` (or a spec string) with the given parameters."""
-    from radioactive.prompts import users  # noqa: F401  (registers the users)
-
-    return _build("simulated user", USERS, name, params)
-
-
-def _load() -> None:
-    """Import the modules that register prompters and users."""
-    from radioactive.prompts import static, users  # noqa: F401
-
-
 def describe(obj_cls: type[_Described]) -> dict[str, Any]:
     """Name, parameters with defaults, cost formula and paper label of a registered class."""
     params = {
@@ -225,4 +137,19 @@ def describe(obj_cls: type[_Described]) -> dict[str, Any]:
     }
 
 
-Factory = Callable[..., Any]
+def _load() -> None:
+    """Import the modules that register prompters and users."""
+    load_all()
+
+
+# the registries and spec parsing live in prompts.registry; imported here for existing callers
+from radioactive.prompts.registry import (  # noqa: E402, F401  (re-exported)
+    PROMPTERS,
+    USERS,
+    get_prompter,
+    get_user,
+    load_all,
+    parse_spec,
+    register_prompter,
+    register_user,
+)

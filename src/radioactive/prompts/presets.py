@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from radioactive.prompts.base import UnknownNameError, get_prompter, get_user
+from radioactive.prompts.registry import get_prompter, get_user
+from radioactive.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -28,72 +29,80 @@ class Preset:
         get_user(self.user)
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("1pps+scribble", "points_per_slice(n=1)", "scribble", paper_label="1PPS + scribble"),
-        Preset(
-            "1pps+1pps_refine",
-            "points_per_slice(n=1)",
-            "random_error_per_slice",
-            paper_label="1PPS + 1PPS refine",
-        ),
-        Preset(
-            "5p_inter+scribble",
-            "point_interpolation(k=5)",
-            "scribble",
-            paper_label="5P Inter + scribble",
-        ),
-        Preset(
-            "p_prop+scribble",
-            "point_propagation(seeds=5)",
-            "scribble",
-            paper_label="P Prop + scribble",
-        ),
-        Preset(
-            "3b_inter+scribble",
-            "box_interpolation(k=3)",
-            "scribble",
-            keep_initial=False,
-            paper_label="3B Inter + scribble (boxes forgotten)",
-        ),
-        Preset(
-            "3b_inter+scribble_keep_boxes",
-            "box_interpolation(k=3)",
-            "scribble",
-            keep_initial=True,
-            paper_label="3B Inter + scribble (boxes re-sent)",
-        ),
-        Preset(
-            "1ppv+3d_refine", "points_3d(n=1)", "random_error_3d", paper_label="1PPV + 3D refine"
-        ),
-        Preset(
-            "1center_ppv+3d_refine",
-            "center_points_3d(n=1)",
-            "random_error_3d",
-            paper_label="1 center PPV + 3D refine",
-        ),
-        Preset(
-            "1center_ppv+scribble",
-            "center_points_3d(n=1)",
-            "scribble(max_points=1)",
-            paper_label="1 center PPV + scribble (one point from the scribble)",
-        ),
-        Preset(
-            "cvpr25",
-            "box_3d",
-            "center_of_largest_error",
-            steps=5,
-            paper_label="CVPR 2025: 3D box + 5 clicks at the centre of the largest error",
-        ),
-    )
-}
+#: presets by name (built-in ones in the paper's order; packages add more under the
+#: ``radioactive.presets`` entry-point group, each pointing at a :class:`Preset`)
+PRESETS: Registry[Preset] = Registry(
+    "preset",
+    {
+        p.name: p
+        for p in (
+            Preset(
+                "1pps+scribble", "points_per_slice(n=1)", "scribble", paper_label="1PPS + scribble"
+            ),
+            Preset(
+                "1pps+1pps_refine",
+                "points_per_slice(n=1)",
+                "random_error_per_slice",
+                paper_label="1PPS + 1PPS refine",
+            ),
+            Preset(
+                "5p_inter+scribble",
+                "point_interpolation(k=5)",
+                "scribble",
+                paper_label="5P Inter + scribble",
+            ),
+            Preset(
+                "p_prop+scribble",
+                "point_propagation(seeds=5)",
+                "scribble",
+                paper_label="P Prop + scribble",
+            ),
+            Preset(
+                "3b_inter+scribble",
+                "box_interpolation(k=3)",
+                "scribble",
+                keep_initial=False,
+                paper_label="3B Inter + scribble (boxes forgotten)",
+            ),
+            Preset(
+                "3b_inter+scribble_keep_boxes",
+                "box_interpolation(k=3)",
+                "scribble",
+                keep_initial=True,
+                paper_label="3B Inter + scribble (boxes re-sent)",
+            ),
+            Preset(
+                "1ppv+3d_refine",
+                "points_3d(n=1)",
+                "random_error_3d",
+                paper_label="1PPV + 3D refine",
+            ),
+            Preset(
+                "1center_ppv+3d_refine",
+                "center_points_3d(n=1)",
+                "random_error_3d",
+                paper_label="1 center PPV + 3D refine",
+            ),
+            Preset(
+                "1center_ppv+scribble",
+                "center_points_3d(n=1)",
+                "scribble(max_points=1)",
+                paper_label="1 center PPV + scribble (one point from the scribble)",
+            ),
+            Preset(
+                "cvpr25",
+                "box_3d",
+                "center_of_largest_error",
+                steps=5,
+                paper_label="CVPR 2025: 3D box + 5 clicks at the centre of the largest error",
+            ),
+        )
+    },
+    group="radioactive.presets",
+)
 
 
 def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown preset {name!r}", fix=f"choose one of: {', '.join(PRESETS)}"
-        ) from None
+    """The preset registered as ``name``; an unknown name is an
+    :class:`~radioactive.registry.UnknownNameError` with the closest name."""
+    return PRESETS[name]
