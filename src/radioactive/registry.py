@@ -168,13 +168,11 @@ class Registry(Mapping[str, T], Generic[T]):
         self.hint = hint
         self._populate = populate
         self._plugin_loader = plugin_loader
-        self._loaded: dict[str, T] = {}
 
     # -- registration ---------------------------------------------------------------------
     def register(self, name: str, target: Any) -> Any:
         """Register ``target`` (an object or ``"module:attr"``) as ``name``; returns it."""
         self.builtin[name] = target
-        self._loaded.pop(name, None)
         return target
 
     def add(self, obj: Any) -> Any:
@@ -257,9 +255,7 @@ class Registry(Mapping[str, T], Generic[T]):
         key = self.canonical(name)
         if key is None:
             raise self.unknown(name)
-        if key not in self._loaded:
-            self._loaded[key] = self._load(key)
-        return self._loaded[key]
+        return self._load(key)
 
     def _load(self, key: str) -> T:
         if key in self.builtin:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from radioactive.metrics import dice
+from radioactive.models import MODELS, backend_class
 from radioactive.models.base import UnsupportedPrompt
 from radioactive.models.classical import (
-    BACKENDS,
     OUTSIDE_LOGIT,
     FilledBoxBackend,
     RandomWalkerBackend,
@@ -253,6 +253,14 @@ def test_smoothing_with_a_larger_beta_survives_heavy_noise() -> None:
     model.prepare(image)
     pred = model.predict(get_prompter("box_per_slice").initial(target, np.random.default_rng(0)))
     assert dice(pred.mask, target) > 0.9
+
+
+#: the weight-free baselines, as the model registry lists them
+BACKENDS = {
+    name: backend_class(name)
+    for name, target in MODELS.items()
+    if target.startswith("radioactive.models.classical:")
+}
 
 
 def test_registry_and_cards() -> None:

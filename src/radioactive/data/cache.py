@@ -34,10 +34,6 @@ def cache_dir(override: str | Path | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("radioactive"))
 
 
-def datasets_dir(override: str | Path | None = None) -> Path:
-    return cache_dir(override) / "datasets"
-
-
 def downloads_dir(override: str | Path | None = None) -> Path:
     return cache_dir(override) / "downloads"
 

@@ -52,14 +52,23 @@ from .surface import (
     surface_distances_in_box,
 )
 
-AGGREGATE_VERSION = "1.0"  # kept equal to aggregate.AGGREGATE_VERSION (checked by the tests)
-
 METRICS_VERSION = "1.0"
 """Version of the metrics package as a whole; bump it with any of the per-definition versions."""
 
 
+def __getattr__(name: str) -> str:
+    """``AGGREGATE_VERSION`` is defined in :mod:`.aggregate` (pandas), imported on first use."""
+    if name == "AGGREGATE_VERSION":
+        from .aggregate import AGGREGATE_VERSION
+
+        return AGGREGATE_VERSION
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def versions() -> dict[str, str]:
     """Version of every metric definition, to record next to results."""
+    from .aggregate import AGGREGATE_VERSION
+
     return {
         "metrics": METRICS_VERSION,
         "dice": DICE_VERSION,

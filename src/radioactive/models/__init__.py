@@ -11,8 +11,7 @@ package does not import torch; an adapter loads its framework when it is built.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import Any, cast
 
 from radioactive.models.base import (
     Capabilities,
@@ -23,8 +22,8 @@ from radioactive.models.base import (
     StepTimings,
     UnsupportedPrompt,
 )
-from radioactive.models.plugins import all_models, discover_plugins, load_plugin
-from radioactive.prompts.base import UnknownNameError
+from radioactive.models.plugins import ENTRY_POINT_GROUP, load_plugin
+from radioactive.registry import Registry, UnknownNameError
 
 #: name -> "module:Backend"; modules load only when a model is built or described
 MODELS: dict[str, str] = {
@@ -42,26 +41,29 @@ MODELS: dict[str, str] = {
 
 ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")
 
+#: the built-in models and the plugins of the ``radioactive.models`` entry-point group; a plugin
+#: is checked against the backend contract when it is loaded
+REGISTRY: Registry[Any] = Registry(
+    "model",
+    MODELS,
+    group=ENTRY_POINT_GROUP,
+    hint=" (or install a plugin package)",
+    plugin_loader=lambda entry: load_plugin(entry.name, MODELS),
+)
+
 
 def model_names() -> list[str]:
     """Built-in models and the plugins installed under the ``radioactive.models`` entry point."""
-    return sorted(all_models(MODELS))
+    return sorted(REGISTRY.names())
 
 
 def backend_class(name: str) -> Any:
-    if name not in MODELS and name in discover_plugins(MODELS):
-        return load_plugin(name, MODELS)
-    try:
-        module, cls = MODELS[name].split(":")
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown model {name!r}",
-            fix=f"choose one of: {', '.join(model_names())} (or install a plugin package)",
-        ) from None
-    return getattr(importlib.import_module(module), cls)
+    """The class registered as model ``name`` (imported now); an unknown name is an
+    :class:`~radioactive.registry.UnknownNameError` with the closest name."""
+    return REGISTRY[name]
 
 
-def get_model(name: str, **options: Any) -> Any:
+def get_model(name: str, **options: Any) -> Model:
     """Build the model registered as ``name``.
 
     A 2D backend is wrapped in the slice-wise engine; a class that implements ``predict``
@@ -80,7 +82,7 @@ def get_model(name: str, **options: Any) -> Any:
         built = cls(**options)
     except TypeError as exc:
         raise UnknownNameError(f"invalid options for model {name!r}: {exc}") from exc
-    return built if full_model else SliceWiseModel(built, **engine)
+    return cast(Model, built if full_model else SliceWiseModel(built, **engine))
 
 
 def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
@@ -143,6 +145,7 @@ def planned_contract(
 
 __all__ = [
     "MODELS",
+    "REGISTRY",
     "Capabilities",
     "CheckpointError",
     "Model",

@@ -307,9 +307,3 @@ class RandomWalkerBackend:
         logits = np.full(shape, OUTSIDE_LOGIT, dtype=np.float32)
         logits[y0:y1, x0:x1] = np.log(p / (1 - p))
         return logits, None
-
-
-BACKENDS: dict[str, type[FilledBoxBackend] | type[RandomWalkerBackend]] = {
-    "filled_box": FilledBoxBackend,
-    "random_walker": RandomWalkerBackend,
-}

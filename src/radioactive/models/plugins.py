@@ -23,18 +23,18 @@ gives a :class:`PluginError` that names the plugin, its package, every problem a
 
 from __future__ import annotations
 
-import functools
-import importlib
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from radioactive.errors import RadioactiveError
 from radioactive.models.base import Capabilities, ModelCard
-
-log = logging.getLogger(__name__)
+from radioactive.registry import (
+    PluginEntry,
+    Registry,
+    clear_entry_points,
+    resolve_target,
+    warn_once,
+)
 
 #: the entry-point group a package declares its models in
 ENTRY_POINT_GROUP = "radioactive.models"
@@ -53,52 +53,9 @@ class PluginError(RadioactiveError):
     """A model plugin cannot be imported, or its class does not meet the backend contract."""
 
 
-@dataclass(frozen=True)
-class PluginEntry:
-    """One declared entry point ``name = value`` and the installed package declaring it."""
-
-    name: str
-    value: str
-    #: distribution name and version, e.g. ``"my-package 1.0"`` (``None``: unreadable metadata)
-    package: str | None = None
-
-    def describe(self) -> str:
-        entry_point = f"{self.name} = {self.value}"
-        where = f"package {self.package}" if self.package else "an unknown package"
-        return f"model plugin {self.name!r} (entry point `{entry_point}` of {where})"
-
-
-def _package(ep: metadata.EntryPoint) -> str | None:
-    dist = getattr(ep, "dist", None)
-    try:
-        return f"{dist.name} {dist.version}" if dist is not None else None
-    except Exception:  # unreadable METADATA: still name the entry point
-        return None
-
-
-@functools.cache
-def _entries() -> tuple[PluginEntry, ...]:
-    """The declared entry points of the group, in discovery order (reads metadata only)."""
-    out = []
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        value = f"{ep.module}:{ep.attr}" if ep.attr else ep.value.strip()
-        out.append(PluginEntry(ep.name, value, _package(ep)))
-    return tuple(out)
-
-
-_warned: set[tuple[str, str]] = set()
-
-
-def _warn_once(key: tuple[str, str], message: str, *args: Any) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        log.warning(message, *args)
-
-
 def clear_cache() -> None:
     """Forget discovered plugins (after installing or removing a package in this process)."""
-    _entries.cache_clear()
-    _warned.clear()
+    clear_entry_points()
 
 
 def _builtin_models() -> Mapping[str, str]:
@@ -111,24 +68,7 @@ def plugin_entries(builtin: Mapping[str, str] | None = None) -> dict[str, Plugin
     """Usable plugin entries by name: names of ``builtin`` models (default: ``MODELS``) are
     ignored, and of two plugins with one name the first found is kept (both with a warning)."""
     builtin = _builtin_models() if builtin is None else builtin
-    out: dict[str, PluginEntry] = {}
-    for entry in _entries():
-        if entry.name in builtin:
-            _warn_once(
-                ("builtin", entry.name),
-                "%s is ignored: %r is a built-in model (%s). Rename the entry point.",
-                entry.describe(), entry.name, builtin[entry.name],
-            )  # fmt: skip
-        elif entry.name in out:
-            if out[entry.name].value != entry.value:
-                _warn_once(
-                    ("duplicate", entry.name),
-                    "%s is ignored: %s declares the same name first. Uninstall one of them.",
-                    entry.describe(), out[entry.name].package or "another package",
-                )  # fmt: skip
-        else:
-            out[entry.name] = entry
-    return out
+    return Registry("model", builtin, group=ENTRY_POINT_GROUP).plugins()
 
 
 def discover_plugins(builtin: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -191,17 +131,6 @@ def validate_backend(cls: Any) -> list[str]:
     return problems
 
 
-def _resolve(value: str) -> Any:
-    module, sep, attr = value.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"{value!r} is not of the form 'module:Class'")
-    return functools.reduce(getattr, attr.split("."), importlib.import_module(module))
-
-
-def _package_name(entry: PluginEntry) -> str:
-    return entry.package.split(" ")[0] if entry.package else "the package that declares it"
-
-
 def load_plugin(name: str, builtin: Mapping[str, str] | None = None) -> type:
     """Import the backend class of the plugin ``name`` and check it (:func:`validate_backend`).
 
@@ -218,7 +147,7 @@ def load_plugin(name: str, builtin: Mapping[str, str] | None = None) -> type:
         )
     entry = entries[name]
     try:
-        cls = _resolve(entry.value)
+        cls = resolve_target(entry.value)
     except ValueError as exc:
         raise PluginError(
             f"{entry.describe()} is malformed: {exc}",
@@ -236,11 +165,11 @@ def load_plugin(name: str, builtin: Mapping[str, str] | None = None) -> type:
             f"{entry.describe()} is not a valid model backend:\n"
             + "\n".join(f"  - {p}" for p in problems),
             fix=f"make {entry.value} follow radioactive.models.slicewise.SliceBackend (see "
-            f"{_DOCS}), or uninstall {_package_name(entry)}",
+            f"{_DOCS}), or uninstall {entry.package_name}",
         )
     if cls.card.name != name:
-        _warn_once(
-            ("card", name),
+        warn_once(
+            (ENTRY_POINT_GROUP, "card", name),
             "%s has card.name %r; `radioactive models list` and error messages show the card's "
             "name, so make the two equal",
             entry.describe(), cls.card.name,

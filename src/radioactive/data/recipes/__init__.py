@@ -1,6 +1,8 @@
 """Dataset recipes: fetch public sources and convert them to the nnU-Net raw layout.
 
-A recipe is looked up by name (``get_recipe("demo")``); its module is imported only then. Each
+A recipe is looked up by name (``get_recipe("demo")``); its module is imported only then.
+Packages add recipes under the ``radioactive.recipes`` entry-point group (each pointing at a
+class that follows :class:`Recipe`). Each
 recipe prepares into ``<cache>/datasets/<name>``, does no work when that is already complete and
 valid, and never leaves a half-written case behind (cases are built in a staging folder that is
 renamed into place when complete).
@@ -8,12 +10,15 @@ renamed into place when complete).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from radioactive.errors import DatasetError
+from radioactive.registry import Registry, did_you_mean
+
+#: the entry-point group other packages declare recipes in
+ENTRY_POINT_GROUP = "radioactive.recipes"
 
 #: name -> "module:Class"; modules load lazily.
 RECIPES: dict[str, str] = {
@@ -80,17 +85,32 @@ class PrepareReport:
         return bool(self.built)
 
 
+@runtime_checkable
 class Recipe(Protocol):
+    """What a dataset recipe provides (a class registered in :data:`RECIPES` or under the
+    ``radioactive.recipes`` entry-point group, built without arguments).
+
+    A recipe may also have ``version`` (str), ``paper_id`` (str), ``info() -> dict`` (the
+    row of ``radioactive datasets list``) and a ``source_dir`` keyword of ``prepare`` (files
+    downloaded by hand).
+    """
+
     name: str
     description: str
 
-    def location(self, cache: Path) -> Path: ...
+    def location(self, cache: Path) -> Path:
+        """The folder the recipe prepares into (a dataset folder, or a suite of them)."""
+        ...
 
-    def is_prepared(self, cache: Path) -> bool: ...
+    def is_prepared(self, cache: Path) -> bool:
+        """Whether :meth:`location` holds a complete, verified result."""
+        ...
 
     def prepare(
         self, cache: Path, reporter: Reporter = SILENT, *, force: bool = False
-    ) -> PrepareReport: ...
+    ) -> PrepareReport:
+        """Fetch and convert (no work when already prepared, unless ``force``)."""
+        ...
 
 
 def case_record(case: Any, recipe: str, path: Path | None = None) -> dict[str, Any]:
@@ -135,25 +155,48 @@ def is_verified(folder: Path, recipe_version: str) -> bool:
         return False
 
 
+def registry() -> Registry[type]:
+    """The recipes of :data:`RECIPES` (read now) and of the entry-point group."""
+    return Registry(
+        "dataset recipe",
+        RECIPES,
+        group=ENTRY_POINT_GROUP,
+        aliases=ALIASES,
+        error=DatasetError,
+        hint=" (or pass a dataset folder path)",
+    )
+
+
 def recipe_names() -> list[str]:
-    return sorted(RECIPES)
+    return sorted(registry().names())
 
 
 def canonical_name(name: str) -> str | None:
     """The registry name behind ``name`` (a name or alias, any case), or ``None``."""
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    return key if key in RECIPES else None
+    return registry().canonical(name)
+
+
+def suggest(name: str) -> str:
+    """``" (did you mean 'x'?)"`` for the recipe name or paper id closest to ``name``, or ``""``."""
+    return did_you_mean(name, [*recipe_names(), *(a.upper() for a in ALIASES)])
 
 
 def get_recipe(name: str) -> Recipe:
-    """The recipe registered under ``name``."""
-    key = canonical_name(name)
-    if key is None:
+    """The recipe registered under ``name`` (a name or alias, any case).
+
+    Raises:
+        DatasetError: an unknown name (with the closest one), or a plugin class that does not
+            follow :class:`Recipe`.
+    """
+    reg = registry()
+    recipe = reg[name]()
+    if not isinstance(recipe, Recipe):
+        missing = [
+            a for a in ("name", "description", "location", "is_prepared", "prepare")
+            if not hasattr(recipe, a)
+        ]  # fmt: skip
         raise DatasetError(
-            f"unknown dataset recipe {name!r}",
-            fix=f"choose one of: {', '.join(recipe_names())} (or pass a dataset folder path)",
+            f"dataset recipe {name!r} ({reg.target(name)}) lacks {', '.join(missing)}",
+            fix="make the class follow radioactive.data.recipes.Recipe",
         )
-    module, cls = RECIPES[key].split(":")
-    recipe: Recipe = getattr(importlib.import_module(module), cls)()
     return recipe
