@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -508,3 +509,103 @@ def test_open_store_is_locked_against_other_processes(tmp_path: Path) -> None:
     child = _start_child(tmp_path, "open")
     out, err = child.communicate(timeout=30)
     assert out.strip() == "opened", err
+
+
+# -- faults of the file and the folder ------------------------------------------------------------
+
+_CREATING_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from radioactive.runner import store_schema
+    from radioactive.runner.store import ResultStore
+
+    original = store_schema._in_transaction
+
+    def slow(con, statements):  # killed after the first tables, before the commit
+        con.execute(statements[0])
+        print("mid", flush=True)
+        time.sleep(60)
+
+    store_schema._in_transaction = slow
+    ResultStore(sys.argv[1])
+    """
+)
+
+
+def test_sigkill_while_the_store_is_created_leaves_a_store_that_opens(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CREATING_CHILD, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+    )  # fmt: skip
+    try:
+        assert _read_line(child) == "mid"
+    finally:
+        _kill(child)
+    assert not (tmp_path / DB_FILENAME).exists()  # only a temporary file was being written
+    with ResultStore(tmp_path) as s:
+        assert s.write_unit(make_unit("u1"), make_steps(1)) is True
+    with ResultStore(tmp_path, read_only=True) as s:
+        assert s.finished_units() == {"u1"}
+
+
+def test_an_empty_or_tableless_store_file_is_recreated(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / DB_FILENAME).write_bytes(b"")  # killed before DuckDB wrote anything
+    (tmp_path / "b").mkdir()
+    duckdb.connect(str(tmp_path / "b" / DB_FILENAME)).close()  # a DuckDB file without tables
+    for name in ("a", "b"):
+        with ResultStore(tmp_path / name) as s:
+            assert s.write_unit(make_unit("u1"), make_steps(1)) is True
+
+
+def test_an_output_folder_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(StoreError) as info:
+        ResultStore(blocker / "out")
+    message = str(info.value)
+    assert str(blocker / "out" / DB_FILENAME) in message and "Fix:" in message
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_output_folder_is_a_store_error(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(StoreError) as info:
+            ResultStore(folder)
+    finally:
+        folder.chmod(0o700)
+    assert str(folder / DB_FILENAME) in str(info.value) and "write to" in str(info.value)
+
+
+def test_a_full_disk_while_writing_is_a_store_error(
+    store: ResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(rows: list[Any]) -> None:
+        raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr(store, "_insert_steps", full)
+    with pytest.raises(StoreError) as info:
+        store.write_unit(make_unit("u1"), make_steps(2))
+    message = str(info.value)
+    assert "No space left" in message and str(store.path) in message
+    assert "disk full" in message
+    monkeypatch.undo()
+    assert store.finished_units() == set()  # rolled back, and the store still works
+    assert store.write_unit(make_unit("u1"), make_steps(2)) is True
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_truncated_store_is_a_store_error(tmp_path: Path, read_only: bool) -> None:
+    with ResultStore(tmp_path) as s:
+        for i in range(50):
+            s.write_unit(make_unit(f"u{i}"), make_steps(3))
+    path = tmp_path / DB_FILENAME
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StoreError) as info:
+        with ResultStore(tmp_path, read_only=read_only) as s:
+            s.steps()
+    assert str(path) in str(info.value) and "Fix:" in str(info.value)
