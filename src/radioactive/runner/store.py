@@ -31,21 +31,28 @@ processes is fine while nothing writes. :meth:`ResultStore.close` releases the f
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, Status
 from radioactive.records import UNIT_STATUSES as _UNIT_STATUSES
+from radioactive.runner.store_rows import (
+    JSON_RUN_COLUMNS,
+    check_keys,
+    json_text,
+    new_run_id,
+    plain,
+    step_rows,
+    unit_row,
+    utcnow,
+)
 from radioactive.runner.store_schema import (
     DB_FILENAME,
     SCHEMA_VERSION,
@@ -85,93 +92,12 @@ MANIFEST_KEYS = (
 )
 """Keys :meth:`ResultStore.start_run` accepts; dict values are stored as JSON text."""
 
-_JSON_STEP_COLUMNS = ("realism", "prompts", "versions")
-_JSON_UNIT_COLUMNS = ("versions",)
-_JSON_RUN_COLUMNS = (
-    "config", "environment", "dataset_checksums", "checkpoint_hashes", "input_contracts"
-)  # fmt: skip
-# Step columns that identify the unit; a step that leaves them out inherits the unit's value.
-_IDENTITY_COLUMNS = ("run_id", "unit_id", "dataset", "case_id", "target", "model", "prompter")
-_IDENTITY_COLUMNS_ALL = (*_IDENTITY_COLUMNS, "user", "seed")
 _ORDER = ("dataset", "case_id", "target", "model", "prompter", "user", "seed")
 _MAX_ROWS_PER_INSERT = 256
 _HAS_APPENDER = hasattr(duckdb.DuckDBPyConnection, "appender")
 _q = q
 # faults of the disk or the file, not of the rows written
 _DISK_ERRORS = (duckdb.IOException, duckdb.PermissionException, duckdb.FatalException, OSError)
-
-
-def _utcnow() -> dt.datetime:
-    """Current UTC time as a naive datetime (the store's TIMESTAMP columns are UTC)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-def new_run_id(now: dt.datetime | None = None) -> str:
-    """A short unique id that sorts by time: ``20250101T120000-3fa2c1``."""
-    return f"{(now or _utcnow()):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars → Python scalars (DuckDB binds the latter)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Status):
-        return value.value
-    return value
-
-
-def _json_text(value: Any, *, column: str) -> str | None:
-    """Store dicts and lists as JSON text; strings are taken to be JSON already."""
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, sort_keys=True, allow_nan=True)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"column {column!r}: value is not JSON-serialisable ({error})") from error
-
-
-def _check_keys(given: Iterable[str], allowed: Iterable[str], what: str) -> None:
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ValueError(f"{what} has unknown keys {unknown}; allowed keys: {sorted(allowed)}")
-
-
-def _unit_row(unit: Mapping[str, Any], n_steps: int) -> list[Any]:
-    _check_keys(unit, UNIT_COLUMNS, "unit")
-    if not unit.get("unit_id"):
-        raise ValueError("unit has no 'unit_id'")
-    status = unit.get("status")
-    if status not in UNIT_STATUSES:
-        raise ValueError(
-            f"unit {unit['unit_id']!r}: status {status!r} is not one of {UNIT_STATUSES}"
-        )
-    row = {name: _plain(unit.get(name)) for name in UNIT_COLUMNS}
-    for name in _JSON_UNIT_COLUMNS:
-        row[name] = _json_text(row[name], column=name)
-    if row["n_steps"] is None:
-        row["n_steps"] = n_steps
-    if row["finished_at"] is None:
-        row["finished_at"] = _utcnow()
-    return list(row.values())
-
-
-def _step_rows(unit: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    unit_id = unit["unit_id"]
-    rows: list[list[Any]] = []
-    for index, step in enumerate(steps):
-        _check_keys(step, STEP_COLUMNS, f"unit {unit_id!r} step #{index}")
-        row = {name: _plain(step.get(name)) for name in STEP_COLUMNS}
-        for name in _IDENTITY_COLUMNS_ALL:
-            if name not in step:
-                row[name] = _plain(unit.get(name))
-            elif name == "unit_id" and row[name] != unit_id:
-                raise ValueError(f"step #{index} has unit_id {row[name]!r}, unit is {unit_id!r}")
-        if row["step"] is None:
-            raise ValueError(f"unit {unit_id!r} step #{index} has no 'step' number")
-        for name in _JSON_STEP_COLUMNS:
-            row[name] = _json_text(row[name], column=name)
-        rows.append(list(row.values()))
-    return rows
 
 
 class ResultStore:
@@ -313,12 +239,12 @@ class ResultStore:
 
     def start_run(self, manifest: Mapping[str, Any]) -> str:
         """Record a new run with its provenance manifest (keys :data:`MANIFEST_KEYS`)."""
-        _check_keys(manifest, MANIFEST_KEYS, "manifest")
-        now = _utcnow()
+        check_keys(manifest, MANIFEST_KEYS, "manifest")
+        now = utcnow()
         run_id = new_run_id(now)
-        values = {key: _plain(manifest.get(key)) for key in MANIFEST_KEYS}
-        for key in _JSON_RUN_COLUMNS:
-            values[key] = _json_text(values[key], column=key)
+        values = {key: plain(manifest.get(key)) for key in MANIFEST_KEYS}
+        for key in JSON_RUN_COLUMNS:
+            values[key] = json_text(values[key], column=key)
         self._con.execute(
             "INSERT INTO runs (run_id, started_at, finished_at, config, package_version, "
             "git_commit, environment, dataset_checksums, checkpoint_hashes, schema_version, "
@@ -343,7 +269,7 @@ class ResultStore:
         """Set the run's ``finished_at`` to now."""
         found = self._con.execute(
             "UPDATE runs SET finished_at = ? WHERE run_id = ? RETURNING run_id",
-            [_utcnow(), run_id],
+            [utcnow(), run_id],
         ).fetchall()
         if not found:
             raise StoreError(
@@ -424,8 +350,8 @@ class ResultStore:
         The units named in ``replaces`` (stale versions of this one) are deleted in the same
         transaction when it is written. A disk or permission fault is a :class:`StoreError`.
         """
-        unit_row = _unit_row(unit, len(steps))
-        rows = _step_rows(unit, steps)
+        record = unit_row(unit, len(steps))
+        rows = step_rows(unit, steps)
         unit_id = unit["unit_id"]
         con = self._con
         con.begin()
@@ -440,7 +366,7 @@ class ResultStore:
             for gone in {unit_id, *replaces} if existing is not None else set(replaces):
                 con.execute("DELETE FROM step_rows WHERE unit_id = ?", [gone])
                 con.execute("DELETE FROM units WHERE unit_id = ?", [gone])
-            self._insert_unit(unit_row)
+            self._insert_unit(record)
             self._insert_steps(rows)
             con.commit()
         except _DISK_ERRORS as error:
@@ -490,16 +416,24 @@ class ResultStore:
         if where:
             sql += f" WHERE {where}"
         sql += " ORDER BY " + ", ".join(_q(c) for c in (*_ORDER, "step"))
-        return self._con.execute(sql, list(params or [])).df()
+        return self._read(sql, params)
 
     def units(self) -> pd.DataFrame:
         """All unit rows, in a stable order."""
         order = ", ".join(_q(c) for c in _ORDER)
-        return self._con.execute(f"SELECT * FROM units ORDER BY {order}, unit_id").df()
+        return self._read(f"SELECT * FROM units ORDER BY {order}, unit_id")
 
     def runs(self) -> pd.DataFrame:
         """All run rows, oldest first."""
-        return self._con.execute("SELECT * FROM runs ORDER BY started_at, run_id").df()
+        return self._read("SELECT * FROM runs ORDER BY started_at, run_id")
+
+    def _read(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query as a DataFrame; a damaged file is a :class:`StoreError`, bad SQL in a
+        ``where`` condition stays a DuckDB error."""
+        try:
+            return self._con.execute(sql, list(params or [])).df()
+        except (*_DISK_ERRORS, duckdb.SerializationException) as error:
+            raise self._error("cannot read the results database", error) from error
 
     def summary(self) -> dict[str, Any]:
         """Counts and, per (model, prompter, user), means over the last step of each ok unit.
