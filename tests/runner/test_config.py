@@ -202,10 +202,16 @@ def test_missing_empty_and_non_mapping_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("prompters: [box_3d, boxes_3d]", "prompters.1: unknown prompter 'boxes_3d' (choose one"),
+        (
+            "prompters: [box_3d, boxes_3d]",
+            "prompters.1: unknown prompter 'boxes_3d' (did you mean 'box_3d'?) (choose one",
+        ),
         ("prompters: ['points_per_slice(m=2)']", "prompters.0: prompter 'points_per_slice' has no"),
         ("prompters: ['box_3d(']", "prompters.0: cannot parse 'box_3d('"),
-        ("interactive: [{preset: cvpr24}]", "interactive.0: unknown preset 'cvpr24' (choose"),
+        (
+            "interactive: [{preset: cvpr24}]",
+            "interactive.0: unknown preset 'cvpr24' (did you mean 'cvpr25'?) (choose",
+        ),
         (
             "interactive: [{prompter: box_3d, user: clicker}]",
             "interactive.0: unknown simulated user 'clicker' (choose one of: center_of_largest",
