@@ -121,8 +121,6 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]
     monkeypatch.setitem(recipes.ALIASES, "d99", "toy")
     monkeypatch.setenv("RADIOACTIVE_CACHE_DIR", str(tmp_path / "env-cache"))
     # wide consoles: table cells and messages stay on one line
-    monkeypatch.setattr(cli, "out", Console(width=400, force_terminal=False))
-    monkeypatch.setattr(cli, "err", Console(width=400, stderr=True, force_terminal=False))
     yield server
     server.stop()
 

@@ -63,6 +63,26 @@ def backend_class(name: str) -> Any:
     return REGISTRY[name]
 
 
+def checkpoint_for(name: str) -> str:
+    """The checkpoint registry name behind ``name``: a checkpoint name itself, or a model name
+    (its default checkpoint).
+
+    Raises:
+        UnknownNameError: neither names a checkpoint (with the closest name).
+    """
+    from radioactive.models.checkpoints import CHECKPOINTS
+    from radioactive.registry import did_you_mean
+
+    if name not in CHECKPOINTS and name in REGISTRY:  # a model name: its default checkpoint
+        name = getattr(backend_class(name), "checkpoint_name", name)
+    if name not in CHECKPOINTS:
+        raise UnknownNameError(
+            f"no checkpoint to fetch for {name!r}{did_you_mean(name, CHECKPOINTS)}",
+            fix=f"models with checkpoints: {', '.join(sorted(CHECKPOINTS))}",
+        )
+    return name
+
+
 def get_model(name: str, **options: Any) -> Model:
     """Build the model registered as ``name``.
 
@@ -153,6 +173,8 @@ __all__ = [
     "Prediction",
     "StepTimings",
     "UnsupportedPrompt",
+    "backend_class",
+    "checkpoint_for",
     "describe_model",
     "get_model",
     "model_names",

@@ -1,0 +1,5 @@
+"""``python -m radioactive.cli``."""
+
+from radioactive.cli import main
+
+main()
