@@ -486,6 +486,18 @@ def test_validate_unknown_model_and_unusable_grid(tmp_path: Path) -> None:
     assert report.lines()[-1] == "NOT OK: no model accepts the prompts of any prompting strategy"
 
 
+def test_validate_fails_on_a_misspelt_model_next_to_a_valid_one(tmp_path: Path) -> None:
+    models = [{"name": "filled_box"}, {"name": "mobilsam"}]
+    report = validate(_grid(tmp_path, models=models))
+    assert any(c.runs for c in report.combos)  # filled_box alone would run
+    assert not report.ok
+    (line,) = report.unknown_models
+    assert "unknown model 'mobilsam'" in line and "did you mean 'mobilesam'?" in line
+    assert any(x.startswith("  ERROR  models (mobilsam)") for x in report.lines())
+    assert report.lines()[-1].startswith("NOT OK: unknown model name(s)")
+    assert report.to_dict()["unknown_models"] == [line]
+
+
 def test_validate_missing_checkpoint_is_a_warning(tmp_path: Path) -> None:
     cache = tmp_path / "empty_cache"
     cfg = _grid(tmp_path, models=[{"name": "mobilesam"}], cache_dir=str(cache))

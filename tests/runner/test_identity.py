@@ -133,3 +133,13 @@ def test_skipped_targets_and_dataset_problems_are_reported(tmp_path: Path) -> No
     assert any("cyst" in line for line in report.skipped_combos)
     # a rerun does not write them again
     assert run_experiment(config_from_dict(config(root, "box_per_slice")), out).units_skipped == 0
+
+
+def test_run_refuses_a_misspelt_model_next_to_a_valid_one(dataset: Path, tmp_path: Path) -> None:
+    from radioactive.errors import RadioactiveError
+
+    data = config(dataset, "box_per_slice")
+    data["models"] = [{"name": "filled_box"}, {"name": "random_walkr"}]
+    with pytest.raises(RadioactiveError, match="did you mean 'random_walker'"):
+        run_experiment(config_from_dict(data), tmp_path / "out")
+    assert not (tmp_path / "out" / "results.duckdb").exists()

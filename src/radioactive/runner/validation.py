@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from radioactive.errors import RadioactiveError
+from radioactive.registry import UnknownNameError
 from radioactive.runner.schema import DatasetSpec, ExperimentConfig, ModelSpec, PairSpec, _one_line
 
 __all__ = ["CheckpointCheck", "ComboCheck", "DatasetCheck", "ValidationReport", "validate"]
@@ -62,10 +63,17 @@ class ValidationReport:
     datasets: list[DatasetCheck]
     combos: list[ComboCheck]
     checkpoints: list[CheckpointCheck]
+    #: one line per model entry whose name is not registered (with "did you mean")
+    unknown_models: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(d.ok for d in self.datasets) and any(c.runs for c in self.combos)
+        """Every dataset resolves, every model name is known and a combination runs."""
+        return (
+            all(d.ok for d in self.datasets)
+            and any(c.runs for c in self.combos)
+            and not self.unknown_models
+        )
 
     @property
     def warnings(self) -> list[str]:
@@ -86,6 +94,7 @@ class ValidationReport:
             "datasets": [dataclasses.asdict(d) for d in self.datasets],
             "combos": [combo(c) for c in self.combos],
             "checkpoints": [dataclasses.asdict(c) for c in self.checkpoints],
+            "unknown_models": list(self.unknown_models),
         }
 
     def lines(self) -> list[str]:
@@ -106,6 +115,9 @@ class ValidationReport:
             if ck.fix:
                 line += f" (fix: {ck.fix})"
             out.append(line)
+        if self.unknown_models:
+            out.append("Models:")
+            out += [f"  ERROR  {line}" for line in self.unknown_models]
         runs = sum(c.runs for c in self.combos)
         out.append(f"Model × prompting combinations: {runs} of {len(self.combos)} run")
         for c in self.combos:
@@ -120,7 +132,9 @@ class ValidationReport:
         bad = [d.name for d in self.datasets if not d.ok]
         if bad:
             return f"dataset(s) not usable: {', '.join(bad)}"
-        return "no model accepts the prompts of any prompting strategy"
+        if not any(c.runs for c in self.combos):
+            return "no model accepts the prompts of any prompting strategy"
+        return f"unknown model name(s): {'; '.join(self.unknown_models)}"
 
 
 def _check_dataset(spec: DatasetSpec, cache: Path | None) -> DatasetCheck:
@@ -165,12 +179,18 @@ def _check_dataset(spec: DatasetSpec, cache: Path | None) -> DatasetCheck:
     return check
 
 
+class _Unknown(str):
+    """Why a model entry failed: its name is not registered."""
+
+
 def _describe(model: ModelSpec, cache: Path | None) -> dict[str, Any] | str:
     """``describe_model`` of a model entry, or why it failed."""
     from radioactive.models import describe_model
 
     try:
         return describe_model(model.name, model.options.get("cache", cache))
+    except UnknownNameError as exc:
+        return _Unknown(_one_line(exc))
     except RadioactiveError as exc:
         return _one_line(exc)
     except ImportError as exc:
@@ -268,8 +288,13 @@ def validate(config: ExperimentConfig) -> ValidationReport:
             built.setdefault(("user", p.user), get_user(p.user))
     combos: list[ComboCheck] = []
     checkpoints: list[CheckpointCheck] = []
+    unknown: list[str] = []
     for m in config.models:
         info = _describe(m, cache)
+        if isinstance(info, _Unknown):
+            unknown.append(f"models ({m.key}): {info}")
         checkpoints.append(_checkpoint(m, info, cache))
         combos.extend(_check_combo(m, info, p, built) for p in pairs)
-    return ValidationReport(datasets=datasets, combos=combos, checkpoints=checkpoints)
+    return ValidationReport(
+        datasets=datasets, combos=combos, checkpoints=checkpoints, unknown_models=unknown
+    )
