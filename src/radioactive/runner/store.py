@@ -1,6 +1,7 @@
 """The results database of a benchmark run directory: one DuckDB file, ``DIR/results.duckdb``.
 
-Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``):
+Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``; a store of schema 1 is
+refused until :func:`migrate_store` converts it):
 
 ``meta``
     ``key``/``value`` pairs; ``schema_version`` is the version of this layout.
@@ -11,8 +12,11 @@ Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``):
 ``units``
     One row per finished work unit (dataset × case × target × model × prompter × user × seed) with
     its ``status`` (``'ok'``, ``'error'`` or ``'skipped'``), error message, step count and wall
-    time. A unit is written with all its steps in one transaction, so a unit row exists if and
-    only if all its step rows exist — even when the writing process is killed.
+    time, ``dataset_root``, ``label_value``, ``reason`` (of a skipped unit), ``versions`` (the
+    unit's settings and data fingerprint, JSON) and ``slot_id`` (columns :data:`UNIT_COLUMNS`,
+    from :mod:`radioactive.records`). A unit is written with all its steps in one transaction, so
+    a unit row exists if and only if all its step rows exist — even when the writing process is
+    killed. Skipped units have no step rows.
 ``step_rows``
     One row per interaction step, columns :data:`STEP_COLUMNS`, primary key ``(unit_id, step)``.
 ``steps`` (view)
