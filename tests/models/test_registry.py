@@ -91,3 +91,118 @@ def test_3d_models_are_used_as_they_are_and_cannot_propagate(tmp_path: Path) -> 
     assert not combos["point_propagation"].runs
     assert "single slices" in combos["point_propagation"].reason
     assert not combos["box_3d"].runs and "box3d" in combos["box_3d"].reason
+
+
+# -- the generic registry behind models, recipes, prompters, users and presets -----------------
+
+ENTRY_POINTS = {
+    "radioactive.prompters": "my_box = radioactive.prompts.static:Box3DPrompter",
+    "radioactive.presets": "my_preset = tests.models.test_registry:MY_PRESET",
+    "radioactive.recipes": "my_recipe = radioactive.data.recipes.demo:DemoRecipe",
+    "radioactive.models": "box_3d = radioactive.models.classical:FilledBoxBackend",
+}
+
+
+def _my_preset() -> object:
+    from radioactive.prompts.presets import Preset
+
+    return Preset("my_preset", "box_3d", "scribble", steps=2)
+
+
+MY_PRESET = _my_preset()
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake installed distribution declaring an entry point in every group."""
+    from radioactive.registry import clear_entry_points
+
+    info = tmp_path / "site" / "radioactive_registry_test-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: radioactive-registry-test\nVersion: 1.0\n", encoding="utf-8"
+    )
+    text = "".join(f"[{group}]\n{line}\n" for group, line in ENTRY_POINTS.items())
+    (info / "entry_points.txt").write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    clear_entry_points()
+    yield
+    clear_entry_points()
+
+
+def test_every_registry_finds_entry_points(installed: None) -> None:
+    from radioactive.data.recipes import get_recipe, recipe_names
+    from radioactive.prompts import PROMPTERS, get_prompter
+    from radioactive.prompts.presets import get_preset
+
+    assert "my_box" in PROMPTERS and "my_box" in PROMPTERS.names()
+    assert type(get_prompter("my_box(jitter=2)")).__name__ == "Box3DPrompter"
+    assert get_preset("my_preset").steps == 2
+    assert "my_recipe" in recipe_names() and get_recipe("my_recipe").name == "demo"
+    # a model plugin is listed beside the built-in models, once
+    assert model_names().count("box_3d") == 1
+
+
+def test_listing_imports_nothing() -> None:
+    """Names come from metadata and the built-in tables; modules load when a name is used."""
+    code = (
+        "import sys\n"
+        "from radioactive.models import model_names\n"
+        "from radioactive.data.recipes import recipe_names\n"
+        "names = model_names() + recipe_names()\n"
+        "loaded = [m for m in ('radioactive.models.sam', 'radioactive.models.classical',\n"
+        "          'radioactive.data.recipes.demo') if m in sys.modules]\n"
+        "print(loaded, 'mobilesam' in names, 'demo' in names)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] True True"
+
+
+def test_a_plugin_named_like_a_builtin_is_ignored_with_a_warning(
+    installed: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from radioactive.registry import Registry
+
+    reg = Registry("prompter", {"my_box": object()}, group="radioactive.prompters")
+    with caplog.at_level("WARNING"):
+        assert reg.names() == ["my_box"] and reg.plugins() == {}
+    assert "is ignored: 'my_box' is a built-in prompter" in caplog.text
+    assert "radioactive-registry-test 1.0" in caplog.text
+
+
+def test_unknown_names_suggest_the_closest_and_list_all() -> None:
+    from radioactive.data.recipes import get_recipe
+    from radioactive.errors import DatasetError
+    from radioactive.prompts import get_user
+    from radioactive.prompts.presets import get_preset
+
+    with pytest.raises(UnknownNameError) as exc:
+        get_model("mobilesm")
+    assert exc.value.problem == "unknown model 'mobilesm' (did you mean 'mobilesam'?)"
+    assert "sammed3d" in (exc.value.fix or "") and "plugin" in (exc.value.fix or "")
+    with pytest.raises(UnknownNameError, match=r"did you mean 'center_of_largest_error'"):
+        get_user("center_of_largest_eror")
+    with pytest.raises(UnknownNameError, match=r"did you mean '1pps\+scribble'"):
+        get_preset("1pps+scribbles")
+    with pytest.raises(DatasetError, match=r"did you mean 'hanseg'"):
+        get_recipe("han_seg")
+    assert get_recipe("D2").name == get_recipe("HANSEG").name == "hanseg"
+
+
+def test_a_recipe_must_follow_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    from radioactive.data import recipes
+    from radioactive.errors import DatasetError
+
+    monkeypatch.setitem(recipes.RECIPES, "broken", "builtins:object")
+    with pytest.raises(DatasetError, match="lacks name, description, location"):
+        recipes.get_recipe("broken")
+
+
+def test_get_model_returns_the_model_protocol() -> None:
+    import typing
+
+    from radioactive.models import Model
+
+    assert typing.get_type_hints(get_model)["return"] is Model
+    model = get_model("filled_box")
+    assert callable(model.prepare) and callable(model.predict)
