@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from radioactive import __version__
+from radioactive.metrics.meta import display_scale
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
         "<h2>Leaderboard</h2>",
         '<p class="note">Mean final-step Dice (×100) per model × prompter × user, with 95 % '
         "bootstrap confidence intervals over cases (unweighted mean over datasets).</p>",
-        _table(_percent(board)),
+        _table(_display(board, "dice")),
         "<h2>Dice per dataset</h2>",
         _table(tables["dice"]),
         "<h2>NSD per dataset</h2>",
@@ -137,7 +138,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "<h2>Paired comparisons</h2>",
             '<p class="note">Mean paired difference of Dice over shared cases; entries are '
             "distinguishable when the 95 % interval excludes 0.</p>",
-            _table(_percent(pairs), digits=2),
+            _table(_display(pairs, "dice"), digits=2),
         ]
     contracts = _contracts(runs)
     if len(contracts):
@@ -163,15 +164,17 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     return Report(index, table_files, figures, overlays, lb_files)
 
 
-def _percent(df: pd.DataFrame) -> pd.DataFrame:
-    """Scale fraction-valued metric columns to ×100 for display."""
+#: the leaderboard and paired-comparison columns that hold values of the ranked metric
+_VALUE_COLUMNS = ("mean", "ci_low", "ci_high", "mean_diff")
+
+
+def _display(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The value columns of a leaderboard of ``metric`` in display units (its meta's scale)."""
+    scale = display_scale(metric)
     out = df.copy()
-    for col in out.columns:
-        name = str(col).lower()
-        if pd.api.types.is_float_dtype(out[col]) and any(
-            k in name for k in ("dice", "nsd", "mean", "ci_", "diff")
-        ):
-            out[col] = out[col] * 100
+    for col in _VALUE_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].astype(float) * scale
     return out
 
 

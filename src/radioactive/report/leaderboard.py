@@ -37,15 +37,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
+from radioactive.metrics.meta import higher_is_better as metric_higher_is_better
 from radioactive.report.tables import ENTRY, MISSING, dataset_order, final_steps, require_units
 
-__all__ = ["LEADERBOARD_VERSION", "LOWER_IS_BETTER", "leaderboard", "paired_comparisons"]
+__all__ = ["LEADERBOARD_VERSION", "leaderboard", "paired_comparisons"]
 
 LEADERBOARD_VERSION = "1.0"
 """Version of the leaderboard statistics (case means, resampling scheme, interval type)."""
-
-LOWER_IS_BETTER = frozenset({"hd95_mm", "assd_mm", "cum_dof", "cum_seconds", "dof", "seconds"})
-"""Metrics ranked ascending by default."""
 
 _Array = npt.NDArray[np.float64]
 
@@ -181,7 +179,7 @@ def leaderboard(
             ``"dataset"`` — one row per (dataset, entry), ranked within each dataset.
         ci: coverage of the percentile interval (0.95: the 2.5th and 97.5th percentiles).
         higher_is_better: rank direction; by default descending except for
-            :data:`LOWER_IS_BETTER` metrics.
+            the metrics that :mod:`radioactive.metrics.meta` marks lower-is-better.
 
     Returns:
         Columns ``[dataset,] rank, model, prompter, user, mean, ci_low, ci_high, n_cases,
@@ -191,7 +189,7 @@ def leaderboard(
         See the module docstring for how cases, datasets and intervals are computed.
     """
     _check(n_boot, ci, level)
-    higher = metric not in LOWER_IS_BETTER if higher_is_better is None else higher_is_better
+    higher = metric_higher_is_better(metric) if higher_is_better is None else higher_is_better
     long = _final_long(steps, metric)
     entries = _entries(long)
     per_case, tables = _case_tables(long, entries)
