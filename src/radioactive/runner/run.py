@@ -56,7 +56,9 @@ class RunReport:
     units_replaced: int = 0
 
 
-def _settings(config: ExperimentConfig, model: ModelSpec, contract: dict[str, Any] | None):
+def _settings(
+    config: ExperimentConfig, model: ModelSpec, contract: dict[str, Any] | None
+) -> dict[str, Any]:
     """The settings of a model's units on one dataset (see :mod:`radioactive.runner.identity`)."""
     return job_settings(
         model_name=model.name,
