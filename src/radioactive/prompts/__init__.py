@@ -9,18 +9,16 @@ and interaction accounting.
 (4, [[2, 2], [2, 2]])
 """
 
-from radioactive.prompts.base import (
+from radioactive.prompts.base import Prompter, SimulatedUser, SlicePredictor
+from radioactive.prompts.cost import DEFAULT_EFFORT, EffortModel
+from radioactive.prompts.registry import (
     PROMPTERS,
     USERS,
-    Prompter,
-    SimulatedUser,
-    SlicePredictor,
     UnknownNameError,
     get_prompter,
     get_user,
     parse_spec,
 )
-from radioactive.prompts.cost import DEFAULT_EFFORT, EffortModel
 from radioactive.prompts.types import (
     Box2D,
     Box3D,
