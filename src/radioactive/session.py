@@ -5,6 +5,11 @@ their running totals), Dice / NSD / HD95 / ASSD, the model's encoder and decoder
 process's peak memory. Trajectories of interactive pairs always have ``1 + steps`` rows: when the
 prediction equals the target, the Dice target or the effort budget is reached, the remaining steps
 repeat the last result with status ``"stopped"`` and no cost.
+
+Users receive the case's ``spacing_mm``. A propagation prompter gets the model's
+``slice_predictor()``; the initial step is then predicted through that predictor, which reuses
+the slices the prompter already had decoded, so each slice is decoded once and the time of the
+prompter's slice predictions lands in the step's timings.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from radioactive.metrics import dice, surface_distances
-from radioactive.models.base import Prediction, StepTimings
+from radioactive.models.base import Model, ModelSlicePredictor, Prediction, StepTimings
 from radioactive.prompts.base import Prompter, SimulatedUser
 from radioactive.prompts.types import Interaction
+from radioactive.records import STEP_COLUMNS, Status
 
 SESSION_VERSION = "1"
 
@@ -48,7 +54,7 @@ class Step:
     """One scored step of a trajectory."""
 
     step: int
-    status: str  # "ok" | "stopped"
+    status: Status  # OK or STOPPED
     interaction: Interaction | None
     dice: float
     nsd: float = float("nan")
@@ -64,11 +70,13 @@ class Step:
     prediction: npt.NDArray[np.bool_] | None = field(default=None, repr=False)
 
     def row(self) -> dict[str, Any]:
-        """The step as a flat record (prompts and realism as JSON-ready structures)."""
+        """The step as a flat record: the columns of the step record
+        (:data:`radioactive.records.STEP_COLUMNS`) that a step knows, in the record's order
+        (prompts and realism as JSON-ready structures; identity columns are the runner's)."""
         inter = self.interaction
-        return {
+        values: dict[str, Any] = {
             "step": self.step,
-            "status": self.status,
+            "status": Status(self.status).value,
             "dice": self.dice,
             "nsd": self.nsd,
             "hd95_mm": self.hd95_mm,
@@ -83,6 +91,10 @@ class Step:
             "prompts": inter.to_dict() if inter is not None else None,
             "realism": inter.realism.to_dict() if inter is not None else None,
         }
+        unknown = set(values) - set(STEP_COLUMNS)
+        if unknown:  # a programming error: the record and the session disagree
+            raise RuntimeError(f"step fields {sorted(unknown)} are not step-record columns")
+        return {name: values[name] for name in STEP_COLUMNS if name in values}
 
 
 def peak_memory_mb() -> float:
@@ -110,7 +122,7 @@ def score(
 
 
 def run_trajectory(
-    model: Any,
+    model: Model,
     target: npt.NDArray[np.bool_],
     spacing_mm: tuple[float, float, float],
     prompter: Prompter,
@@ -139,7 +151,9 @@ def run_trajectory(
         keep_predictions: keep each step's mask on the returned steps (for saving).
     """
     model.reset()
-    predictor = model.slice_predictor() if getattr(prompter, "needs_model", False) else None
+    predictor: ModelSlicePredictor | None = None
+    if getattr(prompter, "needs_model", False):
+        predictor = model.slice_predictor()
     history: list[Interaction] = []
     out: list[Step] = []
     previous: Prediction | None = None
@@ -151,12 +165,14 @@ def run_trajectory(
             inter = prompter.initial(target, rng, predictor)
         else:
             assert user is not None and previous is not None
-            inter = user.correct(target, previous.mask, history, rng)
+            inter = user.correct(target, previous.mask, history, rng, spacing_mm=spacing_mm)
             if i == 1 and not keep_initial:
                 inter = dataclasses.replace(inter, keep_previous=False)
         history.append(inter)
         if inter.is_empty and previous is not None:  # nothing to correct: the prediction stands
             pred = Prediction(previous.mask, previous.logits, StepTimings())
+        elif i == 0 and predictor is not None:  # reuse the prompter's slice predictions
+            pred = predictor.predict(inter, previous)
         else:
             pred = model.predict(inter, previous)
         cum_dof += inter.dof
@@ -165,7 +181,7 @@ def run_trajectory(
         out.append(
             Step(
                 step=i,
-                status="ok",
+                status=Status.OK,
                 interaction=inter,
                 dof=inter.dof,
                 seconds=inter.seconds,
@@ -184,7 +200,7 @@ def run_trajectory(
             for j in range(i + 1, n_steps + 1):
                 out.append(
                     dataclasses.replace(
-                        last, step=j, status="stopped", interaction=None, dof=0, seconds=0.0,
+                        last, step=j, status=Status.STOPPED, interaction=None, dof=0, seconds=0.0,
                         timings=StepTimings(), wall_s=0.0,
                     )
                 )  # fmt: skip

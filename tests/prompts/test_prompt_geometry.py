@@ -102,7 +102,7 @@ def test_within_an_image_is_the_support_check() -> None:
     ]
     for p in outside:
         assert not p.within(shape), p
-        with pytest.raises(ValueError, match=f"{p.kind} prompt outside the image"):
+        with pytest.raises(ValueError, match=f"a {p.kind} prompt lies outside the volume"):
             make_interaction([p], [p], np.ones(shape, bool), "t")
 
 

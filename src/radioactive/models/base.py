@@ -9,13 +9,14 @@ previous)`` at every step. Asking for a prompt type the model does not support r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from radioactive.errors import RadioactiveError
+from radioactive.prompts.base import SlicePredictor
 from radioactive.prompts.types import Interaction, Prompt, PromptKind
 
 
@@ -78,6 +79,11 @@ class StepTimings:
     cache_misses: int = 0
     slices_inferred: int = 0
 
+    def add(self, other: StepTimings) -> None:
+        """Add ``other``'s seconds and counts to these."""
+        for name in _TIMING_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     @property
     def cache_hit_rate(self) -> float:
         total = self.cache_hits + self.cache_misses
@@ -92,6 +98,9 @@ class StepTimings:
             "cache_misses": self.cache_misses,
             "slices_inferred": self.slices_inferred,
         }
+
+
+_TIMING_FIELDS = tuple(f.name for f in fields(StepTimings))
 
 
 @dataclass
@@ -110,12 +119,25 @@ class Prediction:
     timings: StepTimings = field(default_factory=StepTimings)
 
 
+class ModelSlicePredictor(SlicePredictor, Protocol):
+    """A model's "predict this slice" for the propagation prompters, which remembers what it
+    decoded. After the prompter is done, :meth:`predict` predicts the prompter's interaction:
+    each slice the prompter already had decoded with the same prompts is reused, not decoded
+    again, and the encoder / decoder time and calls of the prompter's slice predictions are
+    counted in that prediction's :class:`StepTimings` (so in the step's row)."""
+
+    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+        """The model's prediction for ``interaction``, reusing the recorded slices."""
+
+
 @runtime_checkable
 class Model(Protocol):
+    """What the benchmark asks of every promptable 3D model (see the module docstring)."""
+
     card: ModelCard
     capabilities: Capabilities
 
-    def prepare(self, image: npt.NDArray, spacing_mm: tuple[float, float, float]) -> None:
+    def prepare(self, image: npt.NDArray[Any], spacing_mm: tuple[float, float, float]) -> None:
         """Take a new canonical (z, y, x) image (normalise, reset caches). A model whose input
         contract depends on the modality also takes ``modality`` (``"CT"``, ``"MR"`` or the
         dataset's word for it); :func:`prepare_model` passes it when the model takes it."""
@@ -125,6 +147,25 @@ class Model(Protocol):
 
     def predict(self, interaction: Interaction, previous: Prediction | None) -> Prediction:
         """Predict the target from this interaction (and the previous step's prediction)."""
+
+    def slice_predictor(self) -> ModelSlicePredictor:
+        """ "Predict this slice" for the propagation prompters (``capabilities.slice_predictor``
+        says whether the model has one; a model without raises :class:`UnsupportedPrompt`, see
+        :class:`NoSlicePredictor`)."""
+
+
+class NoSlicePredictor:
+    """For a model that cannot predict one slice at a time: its ``slice_predictor`` refuses with
+    a clear error (``capabilities.slice_predictor`` is false)."""
+
+    card: ModelCard
+
+    def slice_predictor(self) -> ModelSlicePredictor:
+        raise UnsupportedPrompt(
+            f"model {self.card.name!r} cannot predict single slices, which the propagation "
+            "prompters (point_propagation, box_propagation) need",
+            fix="pair it with a prompter that does not propagate, or use a slice-wise model",
+        )
 
 
 def check_supported(model_name: str, capabilities: Capabilities, interaction: Interaction) -> None:

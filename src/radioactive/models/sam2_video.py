@@ -51,6 +51,7 @@ is off by default (``fill_hole_area=0``), so results do not depend on how ``sam2
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,13 +64,23 @@ import numpy.typing as npt
 from radioactive.models.base import (
     Capabilities,
     ModelCard,
+    NoSlicePredictor,
     Prediction,
     StepTimings,
     check_supported,
 )
 from radioactive.models.sam2 import SAM2Backend
 from radioactive.models.slicewise import prompts_by_slice, slice_prompts
-from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, Scribble, ZLimit
+from radioactive.prompts.types import (
+    Box2D,
+    Box3D,
+    Interaction,
+    Point,
+    Prompt,
+    Scribble,
+    ZLimit,
+    check_within,
+)
 
 #: the one object tracked per target
 OBJ_ID = 1
@@ -153,7 +164,7 @@ def key_slice_prompts(prompts: Sequence[Prompt]) -> tuple[list[FramePrompt], lis
     bounds: list[ZLimit] = []
     for p in prompts:
         if isinstance(p, Box3D):
-            onto.append(Box2D((p.lo[0] + p.hi[0] - 1) // 2, p.lo[1:], p.hi[1:]))
+            onto.append(Box2D(math.floor(p.centre()[0]), p.lo[1:], p.hi[1:]))
             bounds += [ZLimit(p.lo[0], False), ZLimit(p.hi[0] - 1, True)]
         elif isinstance(p, ZLimit):
             bounds.append(p)
@@ -176,7 +187,7 @@ def propagation_range(
     return min(lo, *key_slices), max(hi, *key_slices)
 
 
-class SAM2VideoModel(SAM2Backend):
+class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
     """SAM 2 / 2.1 video predictor over the axial slices (see the module docstring).
 
     It keeps :class:`~radioactive.models.sam2.SAM2Backend`'s input contract (intensity, resize,
@@ -287,11 +298,8 @@ class SAM2VideoModel(SAM2Backend):
     def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
         check_supported(self.card.name, self.capabilities, interaction)
         depth = self.shape[0]
+        check_within(interaction.prompts, self.shape, f"model {self.card.name!r}")
         onto, bounds = key_slice_prompts(interaction.prompts)
-        for p in onto:
-            zs = [v[0] for v in p.voxels] if isinstance(p, Scribble) else [p.z]
-            if not all(0 <= z < depth for z in zs):
-                raise ValueError(f"{p} lies outside the volume's {depth} slices")
         keep = interaction.keep_previous
         prompts: list[Prompt] = [*self._prompts, *onto] if keep else list(onto)
         by_slice = prompts_by_slice(prompts, depth)
@@ -320,7 +328,7 @@ class SAM2VideoModel(SAM2Backend):
                     mask[z] = (masks[0, 0] > 0).cpu().numpy()
         timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
         timings.slices_inferred = hi - lo + 1
-        self._accumulate(timings)
+        self.totals.add(timings)
         return Prediction(mask=mask, logits={}, timings=timings)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -348,8 +356,3 @@ class SAM2VideoModel(SAM2Backend):
             state, frame_idx=z, obj_id=OBJ_ID, points=points, labels=labels,
             clear_old_points=True, normalize_coords=True, box=box,
         )  # fmt: skip
-
-    def _accumulate(self, t: StepTimings) -> None:
-        for k in ("encoder_s", "decoder_s", "encoder_calls", "cache_hits", "cache_misses",
-                  "slices_inferred"):  # fmt: skip
-            setattr(self.totals, k, getattr(self.totals, k) + getattr(t, k))

@@ -13,9 +13,14 @@ logits. :class:`SliceWiseModel` drives it over a volume:
   the previous step's low-resolution **logits** of a slice are fed back as its mask prompt when
   the model accepts one;
 * a 3D box becomes the same 2D box on every slice of its z range; a scribble becomes a point per
-  voxel on its own slice (as the reference does); z-limits only bound propagation;
+  voxel on its own slice (as the reference does); z-limits only bound propagation; which slices
+  a prompt lies on is the prompt's own ``slices()``;
+* lassos are refused, by capability, before any compute: a 2D backend receives points, a box and
+  a mask per slice (:class:`SlicePrompts`), and the engine does not turn a polygon into those;
 * :meth:`SliceWiseModel.slice_predictor` gives the propagation prompters their
-  "predict this slice" callable.
+  "predict this slice" callable; it records what it decoded, and the prediction of the
+  prompter's interaction reuses those slices (each slice is decoded once) and counts their time
+  in that step.
 
 All coordinates handed to a backend are (y, x) pixel indices of the canonical axial slice; the
 backend converts to its own input space (see :mod:`radioactive.models.transforms`).
@@ -37,10 +42,19 @@ from radioactive.models.base import (
     ModelCard,
     Prediction,
     StepTimings,
+    UnsupportedPrompt,
     check_supported,
 )
-from radioactive.prompts.base import SlicePredictor
-from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, Scribble
+from radioactive.prompts.types import (
+    Box2D,
+    Box3D,
+    Interaction,
+    Point,
+    Prompt,
+    PromptKind,
+    Scribble,
+    check_within,
+)
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 
@@ -127,21 +141,89 @@ class EmbeddingCache:
         self.nbytes = 0
 
 
+#: the prompt kinds a 2D backend can receive (per slice: points, one box, a mask)
+ROUTED_KINDS = frozenset({PromptKind.POINT, PromptKind.BOX2D})
+#: what the engine sends nothing for: z-limits bound propagation, mask prompts are the engine's
+UNSENT_KINDS = frozenset({PromptKind.ZLIMIT, PromptKind.MASK})
+
+
+def on_slice(prompt: Prompt, z: int) -> list[Prompt]:
+    """What the engine sends a backend for ``prompt`` on axial slice ``z`` (a prompt that lies on
+    ``z``): points and 2D boxes as they are, a 3D box as its 2D footprint, a scribble as one
+    point per voxel of that slice; nothing for z-limits and mask prompts. A lasso raises
+    :class:`~radioactive.models.base.UnsupportedPrompt` (never dropped silently)."""
+    if isinstance(prompt, (Point, Box2D)):
+        return [prompt]
+    if isinstance(prompt, Box3D):
+        return [Box2D(z, prompt.lo[1:], prompt.hi[1:])]
+    if isinstance(prompt, Scribble):
+        return [Point(v, prompt.positive) for v in prompt.voxels if v[0] == z]
+    if prompt.kind in UNSENT_KINDS:
+        return []
+    raise UnsupportedPrompt(
+        f"the slice-wise engine cannot send a {prompt.kind} prompt to a 2D backend",
+        fix="use points, boxes or scribbles with slice-wise models (a model that takes lassos, "
+        "e.g. nninteractive, runs them itself)",
+    )
+
+
 def prompts_by_slice(prompts: Sequence[Prompt], depth: int) -> dict[int, list[Prompt]]:
-    """Group prompts by axial slice, expanding 3D boxes and scribbles into per-slice prompts."""
+    """Group prompts by the axial slices they lie on (``prompt.slices()`` within ``depth``), as
+    :func:`on_slice` sends them; slices that receive nothing are left out."""
     out: dict[int, list[Prompt]] = {}
     for p in prompts:
-        if isinstance(p, Point):
-            out.setdefault(p.zyx[0], []).append(p)
-        elif isinstance(p, Box2D):
-            out.setdefault(p.z, []).append(p)
-        elif isinstance(p, Box3D):
-            for z in range(max(0, p.lo[0]), min(depth, p.hi[0])):
-                out.setdefault(z, []).append(Box2D(z, p.lo[1:], p.hi[1:]))
-        elif isinstance(p, Scribble):
-            for z, y, x in p.voxels:
-                out.setdefault(z, []).append(Point((z, y, x), p.positive))
+        for z in p.slices():
+            sent = on_slice(p, z) if 0 <= z < depth else []
+            if sent:
+                out.setdefault(z, []).extend(sent)
     return out
+
+
+@dataclass(frozen=True)
+class SliceDecode:
+    """One slice decoded for a propagation prompter: the prompts it was decoded with (as the
+    engine sent them), the full-resolution logits and the low-resolution logits to feed back."""
+
+    prompts: tuple[Prompt, ...]
+    logits: npt.NDArray[np.float32]
+    low: Any
+
+
+class RecordingSlicePredictor:
+    """ "Predict this slice" of a :class:`SliceWiseModel` that keeps what it decoded.
+
+    Calls decode with no mask prompt and no prompt accumulation; their time and counts go to
+    :attr:`timings` (and the model's ``totals``). :meth:`predict` then predicts the prompter's
+    interaction: each slice recorded with the prompts the interaction puts on it is reused, not
+    decoded again, and the recorded timings are added to the prediction's.
+    """
+
+    def __init__(self, model: SliceWiseModel):
+        self.model = model
+        self.decoded: dict[int, SliceDecode] = {}
+        self.timings = StepTimings()
+
+    def __call__(self, z: int, prompts: Sequence[Prompt]) -> npt.NDArray[np.bool_]:
+        z = int(z)
+        depth, ny, nx = self.model.shape
+        check_within(prompts, self.model.shape, f"model {self.model.card.name!r}")
+        sent = prompts_by_slice(list(prompts), depth).get(z, [])
+        timings = StepTimings()
+        decoded = self.model._decode([z], {z: sent}, None, timings)
+        self.model.totals.add(timings)
+        self.timings.add(timings)
+        if z not in decoded:
+            self.decoded.pop(z, None)
+            return np.zeros((ny, nx), dtype=bool)
+        logits, low = decoded[z]
+        self.decoded[z] = SliceDecode(tuple(sent), logits, low)
+        return np.asarray(logits > 0)
+
+    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+        """The model's prediction of ``interaction``, reusing (and then forgetting) the record."""
+        decoded, timings = self.decoded, self.timings
+        self.decoded, self.timings = {}, StepTimings()
+        return self.model.predict(interaction, previous, reuse=(decoded, timings))
 
 
 def slice_prompts(prompts: Sequence[Prompt]) -> SlicePrompts:
@@ -265,8 +347,7 @@ class SliceWiseModel:
         out = {}
         for z in zs:
             sp = slice_prompts(by_slice.get(z, []))
-            if self.use_mask_prompt and self.backend.capabilities.accepts_mask and previous:
-                sp.mask_logits = previous.logits.get(z)
+            sp.mask_logits = self._mask_input(previous, z)
             if sp.empty:
                 continue
             t0 = time.perf_counter()
@@ -277,44 +358,58 @@ class SliceWiseModel:
 
     # -- the Model protocol --------------------------------------------------------------------
 
-    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+    def _mask_input(self, previous: Prediction | None, z: int) -> Any:
+        """The low-resolution logits fed back as slice ``z``'s mask prompt (``None``: none)."""
+        if self.use_mask_prompt and self.backend.capabilities.accepts_mask and previous:
+            return previous.logits.get(z)
+        return None
+
+    def predict(
+        self,
+        interaction: Interaction,
+        previous: Prediction | None = None,
+        *,
+        reuse: tuple[dict[int, SliceDecode], StepTimings] | None = None,
+    ) -> Prediction:
+        """Predict the target; only the slices the interaction's prompts lie on are inferred.
+
+        ``reuse`` (given by :meth:`RecordingSlicePredictor.predict`): slices already decoded,
+        with their timings. A slice whose recorded prompts are the ones it has now, and which
+        gets no mask prompt, is taken as recorded; the recorded timings are added to this step's.
+        """
         check_supported(self.card.name, self.capabilities, interaction)
+        check_within(interaction.prompts, self.shape, f"model {self.card.name!r}")
         depth = self.shape[0]
-        new = [p for p in interaction.prompts if p.kind not in ("mask", "zlimit")]
+        new = [p for p in interaction.prompts if p.kind not in UNSENT_KINDS]
         self._prompts = [*self._prompts, *new] if interaction.keep_previous else list(new)
         by_slice = prompts_by_slice(self._prompts, depth)
-        touched = sorted(set(prompts_by_slice(new, depth)))
+        touched = sorted(prompts_by_slice(new, depth))
+        recorded, before = reuse if reuse is not None else ({}, StepTimings())
+        reused = {
+            z: (d.logits, d.low)
+            for z, d in recorded.items()
+            if d.prompts == tuple(by_slice.get(z, ())) and self._mask_input(previous, z) is None
+        }
         timings = StepTimings()
-        decoded = self._decode(touched, by_slice, previous, timings)
+        decoded = self._decode([z for z in touched if z not in reused], by_slice, previous, timings)
+        self.totals.add(timings)
+        timings.add(before)
         if previous is not None:
             mask = previous.mask.copy()
             logits = dict(previous.logits)
         else:
             mask = np.zeros(self.shape, dtype=bool)
             logits = {}
-        for z, (full, low) in decoded.items():
-            mask[z] = full > 0
-            logits[z] = low
-        self._accumulate(timings)
+        for z, (full, low) in {**reused, **decoded}.items():
+            if z in touched:
+                mask[z] = full > 0
+                logits[z] = low
         return Prediction(mask=mask, logits=logits, timings=timings)
 
-    def slice_predictor(self) -> SlicePredictor:
-        """ "Predict this slice": used by the propagation prompters (no prompt accumulation)."""
-
-        def predict_slice(z: int, prompts: Sequence[Prompt]) -> npt.NDArray[np.bool_]:
-            timings = StepTimings()
-            decoded = self._decode([z], {z: list(prompts)}, None, timings)
-            self._accumulate(timings)
-            if z not in decoded:
-                return np.zeros(self.shape[1:], dtype=bool)
-            return decoded[z][0] > 0
-
-        return predict_slice
-
-    def _accumulate(self, t: StepTimings) -> None:
-        for k in ("encoder_s", "decoder_s", "encoder_calls", "cache_hits", "cache_misses",
-                  "slices_inferred"):  # fmt: skip
-            setattr(self.totals, k, getattr(self.totals, k) + getattr(t, k))
+    def slice_predictor(self) -> RecordingSlicePredictor:
+        """ "Predict this slice": used by the propagation prompters (no prompt accumulation);
+        it records what it decodes for the prediction of the prompter's interaction."""
+        return RecordingSlicePredictor(self)
 
 
 def takes_modality(fn: Any) -> bool:
@@ -328,7 +423,12 @@ def takes_modality(fn: Any) -> bool:
 
 
 def expanded_prompt_types(types: frozenset[str]) -> frozenset[str]:
-    """What the engine accepts for a backend: 3D boxes become 2D boxes, scribbles points."""
-    extra = {"box3d"} if "box2d" in types else set()
-    extra |= {"scribble"} if "point" in types else set()
-    return frozenset(types | extra)
+    """What the engine accepts for a backend: the kinds it can route (:data:`ROUTED_KINDS`;
+    a lasso is not one, even where a backend claims it), plus 3D boxes (sent as 2D boxes) and
+    scribbles (sent as points)."""
+    routed = {PromptKind(t) for t in types if t in ROUTED_KINDS}
+    if PromptKind.BOX2D in routed:
+        routed.add(PromptKind.BOX3D)
+    if PromptKind.POINT in routed:
+        routed.add(PromptKind.SCRIBBLE)
+    return frozenset(k.value for k in routed)

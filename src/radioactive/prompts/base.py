@@ -100,10 +100,13 @@ class SimulatedUser(_Described, ABC):
         prediction: BoolArray,
         history: Sequence[Interaction],
         rng: np.random.Generator,
+        *,
+        spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         """The next corrective interaction. ``history`` holds the earlier interactions of this
-        trajectory, the initial one first. Returns an interaction without prompts when there is
-        nothing to correct."""
+        trajectory, the initial one first; ``spacing_mm`` is the case's voxel size in mm along
+        (z, y, x) (the session passes it; ``None``: unknown, distances in voxel units). Returns
+        an interaction without prompts when there is nothing to correct."""
 
 
 def check_target(target: BoolArray) -> BoolArray:

@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from radioactive.prompts.types import (
     Box3D,
     Interaction,
-    MaskPrompt,
     Point,
     Prompt,
     PromptKind,
     Realism,
     Scribble,
+    check_within,
     slices_of,
 )
 
@@ -94,13 +94,6 @@ def views_of(prompt: Prompt) -> set[tuple[int, int]]:
     return {(0, z) for z in prompt.slices()}
 
 
-def _check_inside(p: Prompt, shape: tuple[int, ...]) -> None:
-    if not p.within(shape):
-        text = repr(p)
-        text = text if len(text) <= 160 else text[:157] + "..."
-        raise ValueError(f"{p.kind} prompt outside the image of shape {shape}: {text}")
-
-
 def assess(
     prompts: Sequence[Prompt],
     user_prompts: Sequence[Prompt],
@@ -142,9 +135,7 @@ def make_interaction(
 
     Raises ``ValueError`` if any prompt lies outside the image: prompters must clip.
     """
-    for p in (*prompts, *user_prompts):
-        if not isinstance(p, MaskPrompt):
-            _check_inside(p, target.shape)
+    check_within((*prompts, *user_prompts), target.shape, f"interaction from {source}")
     return Interaction(
         prompts=tuple(prompts),
         user_prompts=tuple(user_prompts),

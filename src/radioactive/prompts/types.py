@@ -349,6 +349,16 @@ class MaskPrompt(_Geometry):
 Prompt = Union[Point, Box2D, Box3D, Scribble, Lasso, ZLimit, MaskPrompt]  # noqa: UP007
 
 
+def check_within(prompts: Iterable[Prompt], shape: tuple[int, ...], who: str) -> None:
+    """Raise ``ValueError`` if one of ``prompts`` lies outside an image of ``shape`` (the support
+    check); ``who`` names the checker in the message, e.g. ``"model 'sam'"``."""
+    for p in prompts:
+        if not p.within(shape):
+            text = repr(p)
+            text = text if len(text) <= 160 else text[:157] + "..."
+            raise ValueError(f"{who}: a {p.kind} prompt lies outside the volume {shape}: {text}")
+
+
 def slices_of(prompts: Iterable[Prompt]) -> tuple[int, ...]:
     """Sorted axial slices that any of ``prompts`` lies on."""
     zs: set[int] = set()

@@ -412,6 +412,8 @@ class ScribbleUser(_Corrector):
         prediction: BoolArray,
         history: Sequence[Interaction],
         rng: np.random.Generator,
+        *,
+        spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         t, p = check_pair(target, prediction)
         box = union_box(t, p)
@@ -468,6 +470,8 @@ class RandomErrorPerSliceUser(_Corrector):
         prediction: BoolArray,
         history: Sequence[Interaction],
         rng: np.random.Generator,
+        *,
+        spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         t, p = check_pair(target, prediction)
         if not history:
@@ -549,6 +553,8 @@ class RandomError3DUser(_Corrector):
         prediction: BoolArray,
         history: Sequence[Interaction],
         rng: np.random.Generator,
+        *,
+        spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         t, p = check_pair(target, prediction)
         crop = self.crop(t.shape, history)
@@ -573,13 +579,17 @@ class RandomError3DUser(_Corrector):
 class CenterOfLargestErrorUser(_Corrector):
     """The CVPR 2025 challenge rule (RITM / Xu et al. style): one click at the voxel of the largest
     26-connected error component (pred ≠ target) farthest from the component's outside, by a
-    Euclidean distance transform on its bounding box padded with 1 voxel of background (voxel
-    units, or mm with ``spacing_mm`` as (z, y, x)). Ties are broken uniformly at random; the label
-    is the target's value at the click."""
+    Euclidean distance transform on its bounding box padded with 1 voxel of background. Ties are
+    broken uniformly at random; the label is the target's value at the click.
+
+    Distances are in mm, with the spacing of the case being corrected (the ``spacing_mm`` that
+    :meth:`correct` receives; the session passes each case's own). The parameter ``spacing_mm``
+    fixes one spacing for every case instead (leave it unset in benchmarks); with neither,
+    distances are in voxel units. Version 2: version 1 ignored the case's spacing."""
 
     name: ClassVar[str] = "center_of_largest_error"
     emits: ClassVar[frozenset[str]] = frozenset({"point"})
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     paper_label: ClassVar[str] = "CVPR25 click"
     cost_formula: ClassVar[str] = "1"
     description: ClassVar[str] = (
@@ -602,6 +612,8 @@ class CenterOfLargestErrorUser(_Corrector):
         prediction: BoolArray,
         history: Sequence[Interaction],
         rng: np.random.Generator,
+        *,
+        spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         t, p = check_pair(target, prediction)
         box = union_box(t, p)
@@ -609,7 +621,8 @@ class CenterOfLargestErrorUser(_Corrector):
         if found is None:
             return self._nothing(t)
         comp, comp_box = found
-        local = deepest_voxel(comp, rng, self.spacing_mm)
+        spacing = self.spacing_mm if self.spacing_mm is not None else spacing_mm
+        local = deepest_voxel(comp, rng, spacing)
         zyx = tuple(
             int(v) + a.start + b.start for v, a, b in zip(local, box, comp_box, strict=True)
         )
