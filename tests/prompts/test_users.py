@@ -64,7 +64,9 @@ def test_registry_and_metadata():
     for cls in ALL:
         assert USERS[cls.name] is cls
         d = describe(cls)
-        assert d["version"] == "1" and d["cost"] and d["paper_label"] and d["description"]
+        # center_of_largest_error v2 measures in mm with the case's spacing (v1: voxels)
+        version = "2" if cls is U.CenterOfLargestErrorUser else "1"
+        assert d["version"] == version and d["cost"] and d["paper_label"] and d["description"]
         assert d["params"]["keep_previous"] is True
     assert [c.name for c in ALL] == [
         "scribble",
