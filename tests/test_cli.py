@@ -24,7 +24,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     done = subprocess.run(
         [sys.executable, "-m", "radioactive.cli", *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True, text=True, encoding="utf-8", env=env, timeout=120, check=False,
     )  # fmt: skip
     return done.returncode, done.stdout, done.stderr
 

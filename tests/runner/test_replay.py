@@ -80,9 +80,11 @@ def test_replay_sends_the_same_prompts_row_for_row(tmp_path: Path) -> None:
     assert report.units_failed == 0, report.errors
 
     src = _steps(source)
-    src = src[(src["user"].fillna("") == "") & (src["prompter"] == "box_per_slice")]
+    # the stores hold canonical specs: every parameter spelt out
+    box = "box_per_slice(jitter=0)"
+    src = src[(src["user"].fillna("") == "") & (src["prompter"] == box)]
     new = _steps(out)
-    assert set(new["model"]) == {"filled_box"} and set(new["prompter"]) == {"box_per_slice"}
+    assert set(new["model"]) == {"filled_box"} and set(new["prompter"]) == {box}
     # 2 cases x 2 targets x 2 seeds of box_per_slice, one step each
     assert len(new) == len(src) == 8 and report.units_written == 8
     pairs = src.merge(new, on=[*KEY, "step"], suffixes=("_src", "_new"), validate="one_to_one")
@@ -98,7 +100,9 @@ def test_replay_sends_the_same_prompts_row_for_row(tmp_path: Path) -> None:
     # point prompts do not suit filled_box, interactive units are not replayed: both said why
     lines = "\n".join(report.skipped_combos)
     assert "filled_box does not accept point prompts (from points_per_slice(n=1))" in lines
-    assert "points_per_slice(n=1) + random_error_per_slice: interactive" in lines
+    assert (
+        "points_per_slice(n=1) + random_error_per_slice(keep_previous=True): interactive" in lines
+    )
 
     again = replay_run(source, "filled_box")
     assert again.units_written == 0 and again.units_already_done == 8
@@ -127,7 +131,7 @@ def test_a_run_with_nothing_static_is_refused(tmp_path: Path) -> None:
     source = _source_run(tmp_path, prompters=[])
     with pytest.raises(RadioactiveError, match="nothing to replay") as info:
         replay_run(source, "filled_box")
-    assert "random_error_per_slice: interactive" in str(info.value)
+    assert "random_error_per_slice(keep_previous=True): interactive" in str(info.value)
     assert not (source / "replay-filled_box").exists()
     with pytest.raises(RadioactiveError, match="its own store"):
         replay_run(source, "filled_box", out=source)

@@ -45,6 +45,7 @@ from radioactive.models.base import (
     Capabilities,
     CheckpointError,
     ModelCard,
+    NoSlicePredictor,
     Prediction,
     StepTimings,
     check_supported,
@@ -129,7 +130,7 @@ def box_coords(box: Box2D) -> list[list[int]]:
     return [[box.z, box.z + 1], [box.lo[0], box.hi[0]], [box.lo[1], box.hi[1]]]
 
 
-class NNInteractiveModel:
+class NNInteractiveModel(NoSlicePredictor):
     """nnInteractive as a :class:`~radioactive.models.base.Model` (see the module docstring).
 
     Args:

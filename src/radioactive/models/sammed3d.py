@@ -72,6 +72,7 @@ import numpy.typing as npt
 from radioactive.models.base import (
     Capabilities,
     ModelCard,
+    NoSlicePredictor,
     Prediction,
     StepTimings,
     check_supported,
@@ -405,7 +406,7 @@ class SAMMed3DLogits:
                          r : self.grid.shape[2] - r]  # fmt: skip
 
 
-class SAMMed3DModel:
+class SAMMed3DModel(NoSlicePredictor):
     """SAM-Med3D-turbo as a :class:`~radioactive.models.base.Model` (see the module docstring).
 
     Args:
