@@ -77,3 +77,26 @@ def test_migrate_reports_what_it_did(tmp_path: Path) -> None:
     assert code == 0 and "nothing to do" in stdout
     code, _, stderr = _invoke("migrate", str(tmp_path / "none"))
     assert code == 2 and "Traceback" not in stderr and "Fix: " in stderr
+
+
+def test_report_of_a_plain_nnunet_dataset_with_a_skipped_pair(tmp_path: Path) -> None:
+    """Only the four standard dataset.json keys (no category): the report works, groups the
+    dataset as "unknown", and lists the pair that cannot run as skipped; the run's printed
+    table gives the report's numbers."""
+    out = tmp_path / "out"
+    experiment = _experiment(tmp_path, "a.yaml", prompters=["box_per_slice", "points_per_slice"])
+    code, stdout_run, stderr = _invoke("run", str(experiment), "--out", str(out))
+    assert code == 0, stderr
+    code, _stdout, stderr = _invoke("report", str(out))
+    assert code == 0, stderr
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Skipped</h2>" in page and "does not accept point prompts" in page
+    assert "Dice unknown" in page
+    skipped = (out / "report" / "tables" / "skipped.csv").read_text(encoding="utf-8")
+    assert "points_per_slice(n=1)" in skipped
+    import pandas as pd
+
+    dice = pd.read_csv(out / "report" / "tables" / "dice.csv")
+    (mean,) = dice["mean (datasets)"]
+    printed = _flat(stdout_run.replace("│", " "))
+    assert f"box_per_slice(jitter=0) - 4 {mean:.1f}" in printed

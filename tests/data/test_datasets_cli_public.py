@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from rich.console import Console
 from typer.testing import CliRunner
 
-import radioactive.cli as cli
 import radioactive.data.recipes as recipes
 from radioactive.cli import app
 from radioactive.data.case import TargetSpec

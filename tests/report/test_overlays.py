@@ -197,3 +197,25 @@ def test_one_broken_unit_does_not_stop_the_others(
     with caplog.at_level(logging.WARNING, logger="radioactive.report.overlays"):
         assert make_overlays(steps, moved, tmp_path / "m") == []
     assert "was it moved" in caplog.text
+
+
+@pytest.mark.registry
+def test_overlay_finds_the_case_from_what_the_unit_recorded(
+    saved_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The unit's dataset folder and label value find its case: no folder-name search."""
+    from radioactive.report.view import ResultsView
+
+    view = ResultsView.from_store(saved_run)
+    (unit_id,) = view.finals["unit_id"]
+    (root,) = view.units["dataset_root"]
+    assert (Path(root) / "dataset.json").is_file() and view.units["label_value"].notna().all()
+    nowhere = view.runs.assign(dataset_checksums=json.dumps({str(tmp_path / "moved"): None}))
+    (path,) = make_overlays(view, nowhere, tmp_path / "o")
+    assert path.name == f"overlay_{unit_id}.png"
+
+    # a unit whose recorded label value is no longer its target's is refused, not misdrawn
+    view.units["label_value"] = view.units["label_value"] + 100
+    with caplog.at_level(logging.WARNING, logger="radioactive.report.overlays"):
+        assert make_overlays(view, None, tmp_path / "p") == []
+    assert "of label value" in caplog.text

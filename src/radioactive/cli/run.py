@@ -13,15 +13,21 @@ from radioactive.cli._app import CacheOpt, app
 from radioactive.errors import RadioactiveError
 
 
-def print_results(directory: Path) -> None:
-    """The final step per model × prompter of the store in ``directory``."""
-    from radioactive.runner.store import ResultStore
+def _percent(value: float) -> str:
+    return "–" if value != value else f"{100 * value:.1f}"  # NaN: the entry lacks a dataset
 
-    with ResultStore(directory, read_only=True) as store:
-        summary = store.summary()
+
+def print_results(directory: Path) -> None:
+    """The final step per model × prompter of the store in ``directory``: the numbers of the
+    report (its results view), not a second computation."""
+    from radioactive.report.view import ENTRY, ResultsView
+
+    view = ResultsView.from_store(directory)
     table = Table(
-        title=f"Final step per model × prompter, mean over n targets — {directory}",
-        caption="Dice and NSD ×100; DoF and sec: interactions and estimated human seconds",
+        title=f"Final step per model × prompter — {directory}",
+        caption="Dice and NSD ×100: mean over each dataset's targets, then over datasets "
+        "(– where an entry lacks a dataset); n: scored units; DoF and sec: interactions and "
+        "estimated human seconds per trajectory",
         title_justify="left",
     )
     table.add_column("model", overflow="fold")
@@ -29,15 +35,20 @@ def print_results(directory: Path) -> None:
     table.add_column("user", overflow="fold")
     for col in ("n", "Dice", "NSD", "DoF", "sec"):
         table.add_column(col, justify="right", min_width=len(col))
-    for r in summary["final"]:
-        table.add_row(
-            r["model"], r["prompter"], r["user"] or "-", str(r["n_targets"]),
-            f"{100 * r['mean_dice']:.1f}", f"{100 * r['mean_nsd']:.1f}",
-            f"{r['mean_dof']:.1f}", f"{r['mean_seconds']:.0f}",
-        )  # fmt: skip
+    if len(view.finals):
+        rows = view.effort()
+        for metric in ("dice", "nsd"):
+            stats = view.entry_stats(metric)[[*ENTRY, "mean"]].rename(columns={"mean": metric})
+            rows = rows.merge(stats, on=list(ENTRY), how="left")
+        for r in rows.itertuples(index=False):
+            table.add_row(
+                r.model, r.prompter, r.user or "-", str(r.n_units), _percent(r.dice),
+                _percent(r.nsd), f"{r.dof:.1f}", f"{r.seconds:.0f}",
+            )  # fmt: skip
     _ui.out.print(table)
-    units = ", ".join(f"{k}: {v}" for k, v in sorted(summary["units"].items()))
-    _ui.out.print(f"{summary['runs']} run(s); units {units}; {summary['steps']} steps stored")
+    counts = view.unit_counts()
+    units = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    _ui.out.print(f"{len(view.runs)} run(s); units {units}; {len(view.steps)} steps stored")
 
 
 def print_report(report: Any) -> int:

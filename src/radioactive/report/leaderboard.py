@@ -1,8 +1,9 @@
 """Leaderboard with bootstrap confidence intervals, and paired comparisons of entries.
 
-Pure functions over the per-step results table (:meth:`ResultStore.steps`); the final step of
-every ok unit is scored (:func:`radioactive.report.tables.final_steps`). An *entry* is
-model × prompter × user (no user is shown as ``"–"``).
+Pure functions over a :class:`~radioactive.report.view.ResultsView` (or the per-step results
+table, :meth:`ResultStore.steps`, of which the view is made); the final step of every scored unit
+is scored (:attr:`ResultsView.finals`). An *entry* is model × prompter × user (no user is shown
+as ``"–"``).
 
 Statistics (PROTOCOL §6, with cases as the unit of resampling):
 
@@ -14,14 +15,13 @@ Statistics (PROTOCOL §6, with cases as the unit of resampling):
 * the **overall mean** is the unweighted mean over datasets of the dataset means, given only for
   entries with results in every dataset of the input (NaN otherwise, ranked last).
 
-Confidence intervals are percentile bootstrap intervals: ``n_boot`` times, the cases of every
-dataset are resampled with replacement, independently per dataset, and the statistic recomputed
-(the overall one from the resampled dataset means). Resampling is drawn as multinomial case
-counts, so all entries (and all pairs) share the same resamples — which is what makes the paired
-comparison paired — and the work is a few matrix products. The draws come from
-``numpy.random.default_rng(seed)``, one dataset after the other in
-:func:`~radioactive.report.tables.dataset_order`, so the same input and seed give the same
-numbers, bit for bit, in :func:`leaderboard` and :func:`paired_comparisons` alike. A single
+Confidence intervals are percentile bootstrap intervals over the view's shared draws
+(:mod:`radioactive.report.bootstrap`): ``n_boot`` times, the cases of every dataset are
+resampled with replacement, independently per dataset, and the statistic recomputed (the overall
+one from the resampled dataset means). All entries (and all pairs, and the report's other
+intervals) share the same resamples — which is what makes the paired comparison paired — and the
+work is a few matrix products. The same input and seed give the same numbers, bit for bit, in
+:func:`leaderboard` and :func:`paired_comparisons` alike. A single
 case gives no interval: ``ci_low``/``ci_high`` are NaN (and ``distinguishable`` false) for a
 dataset row with fewer than two cases, and for an overall row whose datasets all have fewer than
 two. Values stay in the metric's unit (Dice in [0, 1]; ×100 is display only).
@@ -29,7 +29,6 @@ two. Values stay in the metric's unit (Dice in [0, 1]; ×100 is display only).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,11 +37,13 @@ import pandas as pd
 
 from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
 from radioactive.metrics.meta import higher_is_better as metric_higher_is_better
-from radioactive.report.tables import ENTRY, MISSING, dataset_order, final_steps, require_units
+from radioactive.report.bootstrap import Draws, nanmean, percentile_interval, ratio_means
+from radioactive.report.tables import MISSING, require_units
+from radioactive.report.view import ENTRY, ResultsView, as_view
 
 __all__ = ["LEADERBOARD_VERSION", "leaderboard", "paired_comparisons"]
 
-LEADERBOARD_VERSION = "1.0"
+LEADERBOARD_VERSION = "1.1"
 """Version of the leaderboard statistics (case means, resampling scheme, interval type)."""
 
 _Array = npt.NDArray[np.float64]
@@ -57,16 +58,16 @@ def _check(n_boot: int, ci: float, level: str) -> None:
         raise ValueError(f"level must be 'dataset' or 'overall', got {level!r}")
 
 
-def _final_long(steps: pd.DataFrame, metric: str) -> pd.DataFrame:
-    final = require_units(final_steps(steps))
+def _final_long(view: ResultsView, metric: str) -> pd.DataFrame:
+    final = require_units(view.finals)
     if metric not in final.columns:
         raise ValueError(f"the steps table has no column {metric!r}")
     columns = [*ENTRY, "dataset", "case", "target", "seed"]
     if "modality" in final.columns:
-        columns.append("modality")  # for the dataset order (MRI first), as in the tables
+        columns.append("modality")
     out = final[columns].copy()
     out["user"] = out["user"].replace("", MISSING)
-    out["value"] = final[metric].to_numpy(dtype=np.float64)
+    out["value"] = pd.to_numeric(final[metric], errors="coerce").to_numpy(dtype=np.float64)
     return out
 
 
@@ -75,51 +76,10 @@ def _entries(long: pd.DataFrame) -> pd.DataFrame:
     return keys.reset_index(drop=True)
 
 
-def _draws(
-    rng: np.random.Generator, datasets: Sequence[str], n_cases: dict[str, int], n_boot: int
-) -> dict[str, npt.NDArray[np.float64]]:
-    """Per dataset, an (n_boot, n_cases) matrix of how often each case is drawn."""
-    draws = {}
-    for dataset in datasets:
-        n = n_cases[dataset]
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
-        draws[dataset] = counts.astype(np.float64)
-    return draws
-
-
 def _resampled_means(counts: _Array, values: _Array) -> _Array:
     """Means of ``values`` (n_cases, k; NaN = no value) under each resample: (n_boot, k)."""
     valid = ~np.isnan(values)
-    total = counts @ np.where(valid, values, 0.0)
-    weight = counts @ valid.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
-
-
-def _nanmean(stack: _Array, axis: int) -> _Array:
-    valid = ~np.isnan(stack)
-    count = valid.sum(axis=axis)
-    total = np.where(valid, stack, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
-
-
-def _interval(
-    boot: _Array, ci: float, usable: npt.NDArray[np.bool_] | None = None
-) -> tuple[_Array, _Array]:
-    """Percentile interval per column of ``boot`` (n_boot, k), NaN replicates left out; NaN for
-    columns not ``usable`` (a single case cannot be resampled into an interval)."""
-    alpha = (1.0 - ci) / 2.0
-    low = np.full(boot.shape[1], np.nan)
-    high = np.full(boot.shape[1], np.nan)
-    for j in range(boot.shape[1]):
-        if usable is not None and not usable[j]:
-            continue
-        column = boot[:, j]
-        column = column[~np.isnan(column)]
-        if column.size:
-            low[j], high[j] = np.quantile(column, [alpha, 1.0 - alpha])
-    return low, high
+    return ratio_means(counts, np.where(valid, values, 0.0), valid.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -133,15 +93,16 @@ class _Cases:
 
 
 def _case_tables(
-    long: pd.DataFrame, entries: pd.DataFrame
+    long: pd.DataFrame, entries: pd.DataFrame, draws: Draws
 ) -> tuple[pd.DataFrame, dict[str, _Cases]]:
     per_case = case_means(long, by=list(ENTRY))
+    per_case["case"] = per_case["case"].astype(str)
     index = pd.MultiIndex.from_frame(entries)
     tables: dict[str, _Cases] = {}
-    for dataset in dataset_order(long):
+    for dataset, cases in draws.cases.items():
         rows = per_case[per_case["dataset"] == dataset]
         wide = rows.set_index(["case", *ENTRY])["value"].unstack(list(ENTRY))
-        wide = wide.reindex(columns=index).sort_index()
+        wide = wide.reindex(index=list(cases), columns=index)
         units = rows.groupby(list(ENTRY))["n"].sum().reindex(index).fillna(0)
         tables[dataset] = _Cases(
             cases=[str(c) for c in wide.index],
@@ -159,7 +120,7 @@ def _rank(frame: pd.DataFrame, by: list[str], higher_is_better: bool) -> pd.Seri
 
 
 def leaderboard(
-    steps: pd.DataFrame,
+    steps: pd.DataFrame | ResultsView,
     metric: str = "dice",
     n_boot: int = 1000,
     seed: int = 0,
@@ -171,9 +132,9 @@ def leaderboard(
     """Entries ranked by the mean of ``metric`` at the final step, with bootstrap intervals.
 
     Args:
-        steps: the per-step results table (:meth:`ResultStore.steps`).
+        steps: a :class:`ResultsView` or the per-step results table (:meth:`ResultStore.steps`).
         metric: a score column (``dice``, ``nsd``, ``hd95_mm``…).
-        n_boot: bootstrap resamples.
+        n_boot: bootstrap resamples (the view's shared draws for these ``n_boot`` and ``seed``).
         seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
         level: ``"overall"`` — one row per entry, the unweighted mean over datasets;
             ``"dataset"`` — one row per (dataset, entry), ranked within each dataset.
@@ -190,13 +151,13 @@ def leaderboard(
     """
     _check(n_boot, ci, level)
     higher = metric_higher_is_better(metric) if higher_is_better is None else higher_is_better
-    long = _final_long(steps, metric)
+    view = as_view(steps)
+    long = _final_long(view, metric)
     entries = _entries(long)
-    per_case, tables = _case_tables(long, entries)
+    draws = view.draws(n_boot, seed)
+    per_case, tables = _case_tables(long, entries, draws)
     datasets = list(tables)
-    rng = np.random.default_rng(seed)
-    draws = _draws(rng, datasets, {d: len(t.cases) for d, t in tables.items()}, n_boot)
-    boot = {d: _resampled_means(draws[d], t.values) for d, t in tables.items()}
+    boot = {d: _resampled_means(draws.counts[d], t.values) for d, t in tables.items()}
 
     per_dataset = dataset_means(per_case, by=list(ENTRY))  # mean over cases of case values
     index = pd.MultiIndex.from_frame(entries)
@@ -205,7 +166,7 @@ def leaderboard(
         frames = []
         for dataset, table in tables.items():
             cases_with_value = (~np.isnan(table.values)).sum(axis=0)
-            low, high = _interval(boot[dataset], ci, cases_with_value >= 2)
+            low, high = percentile_interval(boot[dataset], ci, cases_with_value >= 2)
             means = per_dataset[per_dataset["dataset"] == dataset].set_index(list(ENTRY))
             frame = entries.assign(
                 dataset=dataset,
@@ -230,9 +191,11 @@ def leaderboard(
     complete = present.all(axis=0)
     overall = overall_means(per_dataset, by=list(ENTRY)).set_index(list(ENTRY))
     means = overall["mean"].reindex(index).to_numpy(dtype=np.float64)
-    boot_overall = _nanmean(np.stack([boot[d] for d in datasets]), axis=0)
+    boot_overall = nanmean(np.stack([boot[d] for d in datasets]), axis=0)
     cases_with_value = np.stack([(~np.isnan(tables[d].values)).sum(axis=0) for d in datasets])
-    low, high = _interval(boot_overall, ci, np.asarray((cases_with_value >= 2).any(axis=0)))
+    low, high = percentile_interval(
+        boot_overall, ci, np.asarray((cases_with_value >= 2).any(axis=0))
+    )
     out = entries.assign(
         mean=np.where(complete, means, np.nan),
         ci_low=np.where(complete, low, np.nan),
@@ -250,7 +213,7 @@ def leaderboard(
 
 
 def paired_comparisons(
-    steps: pd.DataFrame,
+    steps: pd.DataFrame | ResultsView,
     metric: str = "dice",
     n_boot: int = 1000,
     seed: int = 0,
@@ -270,7 +233,7 @@ def paired_comparisons(
     ``a − b`` whatever the metric's direction.
 
     Args:
-        steps: the per-step results table (:meth:`ResultStore.steps`).
+        steps: a :class:`ResultsView` or the per-step results table (:meth:`ResultStore.steps`).
         metric: a score column.
         n_boot: bootstrap resamples.
         seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
@@ -283,13 +246,15 @@ def paired_comparisons(
         entry order (``a`` before ``b``). ``n_targets`` counts the shared scored units.
     """
     _check(n_boot, ci, level)
-    long = _final_long(steps, metric)
+    view = as_view(steps)
+    long = _final_long(view, metric)
     entries = _entries(long)
     n_entries = len(entries)
     first, second = np.triu_indices(n_entries, k=1)
     entry_code = pd.MultiIndex.from_frame(entries)
     long = long.assign(_e=entry_code.get_indexer(pd.MultiIndex.from_frame(long[list(ENTRY)])))
-    datasets = dataset_order(long)
+    draws = view.draws(n_boot, seed)
+    datasets = list(draws.cases)
     unit_keys = ["dataset", "case", "target", "seed"]
     wide_all = (
         long.set_index([*unit_keys, "_e"])["value"]
@@ -297,11 +262,7 @@ def paired_comparisons(
         .reindex(columns=range(n_entries))
         .sort_index()
     )
-    cases_per_dataset = {
-        d: sorted(long.loc[long["dataset"] == d, "case"].astype(str).unique()) for d in datasets
-    }
-    rng = np.random.default_rng(seed)
-    draws = _draws(rng, datasets, {d: len(c) for d, c in cases_per_dataset.items()}, n_boot)
+    cases_per_dataset = {d: list(draws.cases[d]) for d in datasets}
 
     n_pairs = len(first)
     point = np.full((len(datasets), n_pairs), np.nan)
@@ -323,8 +284,8 @@ def paired_comparisons(
         np.add.at(counts, case_codes, valid.astype(np.float64))
         with np.errstate(invalid="ignore", divide="ignore"):
             case_diff = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
-        point[k] = _nanmean(case_diff, axis=0)
-        boots[k] = _resampled_means(draws[dataset], case_diff)
+        point[k] = nanmean(case_diff, axis=0)
+        boots[k] = _resampled_means(draws.counts[dataset], case_diff)
         n_cases[k] = (counts > 0).sum(axis=0)
         n_targets[k] = valid.sum(axis=0)
 
@@ -337,7 +298,7 @@ def paired_comparisons(
     if level == "dataset":
         frames = []
         for k, dataset in enumerate(datasets):
-            low, high = _interval(boots[k], ci, n_cases[k] >= 2)
+            low, high = percentile_interval(boots[k], ci, n_cases[k] >= 2)
             frame = pairs.assign(
                 dataset=dataset,
                 mean_diff=point[k],
@@ -352,10 +313,10 @@ def paired_comparisons(
         return out[["dataset", *pair_columns, *tail, "n_cases", "n_targets"]]
 
     shared = n_targets > 0  # (datasets, pairs)
-    boot_overall = _nanmean(np.where(shared[:, None, :], boots, np.nan), axis=0)
-    low, high = _interval(boot_overall, ci, np.asarray((n_cases >= 2).any(axis=0)))
+    boot_overall = nanmean(np.where(shared[:, None, :], boots, np.nan), axis=0)
+    low, high = percentile_interval(boot_overall, ci, np.asarray((n_cases >= 2).any(axis=0)))
     out = pairs.assign(
-        mean_diff=_nanmean(np.where(shared, point, np.nan), axis=0),
+        mean_diff=nanmean(np.where(shared, point, np.nan), axis=0),
         ci_low=low,
         ci_high=high,
         distinguishable=(low > 0) | (high < 0),

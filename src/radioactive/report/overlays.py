@@ -12,11 +12,14 @@ with up to ``max_slices`` axial slices side by side:
 
 Each slice is zoomed to the target, the prediction and the prompts (``crop=False`` shows the
 whole slice), in the radiological convention (anterior up, the patient's right on the left of the
-picture) and with the aspect ratio of the voxel spacing. The case is found again from the run
-manifest (the dataset folders are the keys of ``runs.dataset_checksums``) and the prediction is
-the NIfTI saved with ``save_predictions: true`` (on the image's file grid; read back to the
-canonical grid with :func:`~radioactive.data.load_label`). A unit that cannot be drawn (missing
-file, moved dataset, unknown target) is logged as a warning and skipped.
+picture) and with the aspect ratio of the voxel spacing. The case is found again from what the
+unit recorded: its dataset folder (``units.dataset_root``), case id, target name and label value,
+with the ``targets:`` rules of the run's configuration for that folder (resolved as the runner
+resolves it). Stores written before units recorded their folder fall back to the dataset folders
+of the run manifest (the keys of ``runs.dataset_checksums``), matched by dataset name. The
+prediction is the NIfTI saved with ``save_predictions: true`` (on the image's file grid; read back
+to the canonical grid with :func:`~radioactive.data.load_label`). A unit that cannot be drawn
+(missing file, moved dataset, unknown target) is logged as a warning and skipped.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from radioactive.prompts.types import (
     Scribble,
     prompt_from_dict,
 )
+from radioactive.records import final_steps
+from radioactive.report.view import ResultsView, as_view
 
 if TYPE_CHECKING:
-    from radioactive.data import Dataset, TargetSpec
+    from radioactive.data import Dataset
 
 __all__ = [
     "DPI",
@@ -75,29 +80,21 @@ def _user(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def _final_rows(steps: pd.DataFrame) -> pd.DataFrame:
-    """Last step of every unit without an ``'error'`` step, indexed by ``unit_id``."""
-    if steps.empty:
-        return steps.set_index("unit_id") if "unit_id" in steps.columns else steps
-    status = steps["status"] if "status" in steps.columns else pd.Series("ok", index=steps.index)
-    failed = set(steps.loc[status == "error", "unit_id"])
-    ok = steps[~steps["unit_id"].isin(failed)]
-    return ok.sort_values(["unit_id", "step"]).groupby("unit_id").tail(1).set_index("unit_id")
-
-
-def choose_units(steps: pd.DataFrame, n_worst: int = 3, n_best: int = 1) -> list[str]:
+def choose_units(steps: pd.DataFrame | ResultsView, n_worst: int = 3, n_best: int = 1) -> list[str]:
     """Unit ids to draw: the ``n_worst`` lowest final Dice, then the ``n_best`` highest.
 
-    Only units without an error whose final step has a ``prediction_path`` and a finite Dice
-    count; ties are broken by ``unit_id`` so the choice is deterministic.
+    Only scored units whose final step has a ``prediction_path`` and a finite Dice count; ties
+    are broken by ``unit_id`` so the choice is deterministic.
     """
-    finals = _final_rows(steps)
+    if isinstance(steps, pd.DataFrame) and (steps.empty or "unit_id" not in steps.columns):
+        return []
+    finals = steps.finals if isinstance(steps, ResultsView) else final_steps(steps)
     if finals.empty or "prediction_path" not in finals.columns:
         return []
     dice = pd.to_numeric(finals["dice"], errors="coerce")
     has_path = finals["prediction_path"].notna() & (finals["prediction_path"].astype(str) != "")
     ranked = (
-        pd.DataFrame({"unit_id": finals.index, "dice": dice.to_numpy()})[has_path.to_numpy()]
+        pd.DataFrame({"unit_id": finals["unit_id"], "dice": dice})[has_path]
         .dropna(subset=["dice"])
         .sort_values(["dice", "unit_id"], kind="stable")
     )
@@ -262,43 +259,58 @@ def dataset_roots(runs: pd.DataFrame) -> list[Path]:
 
 @dataclass
 class _Datasets:
-    """Dataset folders of the runs, opened on first use and looked up by dataset name."""
+    """Dataset folders, opened on first use with the run configuration's ``targets:`` rules."""
 
     roots: list[Path]
     configs: list[Mapping[str, Any]] = field(default_factory=list)
     _opened: dict[Path, Dataset | None] = field(default_factory=dict)
+    _specs: dict[Path, Any] | None = None
 
-    def _open(self, root: Path) -> Dataset | None:
+    def _target_specs(self) -> dict[Path, Any]:
+        """Folder → the ``targets:`` override of the run config entry that covers it, resolved
+        as the runner resolves dataset entries (recipe name or path, ``datasets:`` subset)."""
+        if self._specs is None:
+            from radioactive.data import TargetSpec, open_dataset
+            from radioactive.data.registry import dataset_roots as resolve
+
+            self._specs = {}
+            for config in self.configs:
+                for entry in config.get("datasets") or []:
+                    if not isinstance(entry, Mapping) or not entry.get("targets"):
+                        continue
+                    try:
+                        folders = resolve(entry.get("name", ""), config.get("cache_dir"))
+                    except Exception as error:
+                        log.warning("dataset entry %s cannot be resolved: %s", entry, error)
+                        continue
+                    names = entry.get("datasets") or []
+                    for folder in folders:
+                        if names and open_dataset(folder).name not in names:
+                            continue
+                        self._specs[folder.resolve()] = TargetSpec(**entry["targets"])
+        return self._specs
+
+    def open(self, root: Path) -> Dataset | None:
         if root not in self._opened:
             from radioactive.data import open_dataset
 
             try:
-                self._opened[root] = open_dataset(root, targets=self._target_spec(root))
+                spec = self._target_specs().get(root.resolve())
+                self._opened[root] = open_dataset(root, targets=spec)
             except Exception as error:
                 log.warning("dataset folder %s cannot be opened: %s", root, error)
                 self._opened[root] = None
         return self._opened[root]
 
-    def _target_spec(self, root: Path) -> TargetSpec | None:
-        """The ``targets:`` override of the run config entry that names this folder, if any."""
-        from radioactive.data import TargetSpec
-
-        for config in self.configs:
-            for spec in config.get("datasets") or []:
-                if not isinstance(spec, Mapping) or not spec.get("targets"):
-                    continue
-                name = str(spec.get("name", ""))
-                names = spec.get("datasets") or []
-                folder = root.name.split("_", 1)[-1]
-                if Path(name) in (root, root.parent) and (not names or folder in names):
-                    return TargetSpec(**spec["targets"])
-        return None
-
-    def find(self, name: str) -> Dataset:
-        # folders named like the dataset first (nnU-Net: Dataset902_<name>), then the others
-        ordered = sorted(self.roots, key=lambda r: not r.name.endswith(name))
-        for root in ordered:
-            ds = self._open(root)
+    def find(self, name: str, root: str | None = None) -> Dataset:
+        """The dataset of a unit: its recorded folder, else the run folder named ``name``."""
+        if root:
+            ds = self.open(Path(root))
+            if ds is None:
+                raise LookupError(f"its dataset folder {root} cannot be opened; was it moved?")
+            return ds
+        for folder in self.roots:
+            ds = self.open(folder)
             if ds is not None and ds.name == name:
                 return ds
         raise LookupError(
@@ -452,10 +464,26 @@ def _draw(
     return path
 
 
+def _recorded(units: pd.DataFrame, unit_id: str) -> tuple[str | None, int | None]:
+    """The dataset folder and label value a unit recorded (``None`` where it did not)."""
+    if units.empty or "unit_id" not in units.columns:
+        return None, None
+    row = units[units["unit_id"] == unit_id]
+    if row.empty:
+        return None, None
+    root = row.iloc[0].get("dataset_root")
+    value = row.iloc[0].get("label_value")
+    return (
+        str(root) if isinstance(root, str) and root else None,
+        int(value) if value is not None and not pd.isna(value) else None,
+    )
+
+
 def _overlay_unit(
     unit_id: str,
     unit_steps: pd.DataFrame,
     datasets: _Datasets,
+    recorded: tuple[str | None, int | None],
     out_dir: Path,
     max_slices: int,
     crop: bool,
@@ -466,15 +494,17 @@ def _overlay_unit(
     path_text = final.get("prediction_path")
     if not isinstance(path_text, str) or not path_text:
         raise LookupError("its final step has no saved prediction (run with save_predictions)")
-    ds = datasets.find(str(final["dataset"]))
+    root, label_value = recorded
+    ds = datasets.find(str(final["dataset"]), root)
     case = ds.case(str(final["case_id"]))
-    try:
-        names = [t.name for t in case.targets]
-        target = next(t for t in case.targets if t.name == final["target"])
-    except StopIteration:
+    names = [t.name for t in case.targets]
+    target = next((t for t in case.targets if t.name == final["target"]), None)
+    if target is None or (label_value is not None and target.label_value != label_value):
         raise LookupError(
-            f"case {final['case_id']} has no target {final['target']!r} (targets: {names})"
-        ) from None
+            f"case {final['case_id']} in {ds.root} has no target {final['target']!r}"
+            + (f" of label value {label_value}" if label_value is not None else "")
+            + f" (targets: {names}); were the labels or the target rules changed?"
+        )
     image = case.image
     prediction = load_label(path_text).array.astype(bool)
     if prediction.shape != image.shape:
@@ -499,8 +529,8 @@ def _overlay_unit(
 
 
 def make_overlays(
-    steps: pd.DataFrame,
-    runs: pd.DataFrame,
+    steps: pd.DataFrame | ResultsView,
+    runs: pd.DataFrame | None,
     out_dir: str | Path,
     *,
     n_worst: int = 3,
@@ -511,11 +541,13 @@ def make_overlays(
     """Draw one ``overlay_<unit_id>.png`` per chosen unit into ``out_dir``; return the paths.
 
     Args:
-        steps: the store's ``steps()`` DataFrame.
-        runs: the store's ``runs()`` DataFrame (for the dataset folders).
+        steps: a :class:`ResultsView` of the store (its ``units`` give each unit's dataset
+            folder and label value), or the store's ``steps()`` DataFrame.
+        runs: the store's ``runs()`` DataFrame (the run configuration's target rules; the
+            dataset folders of stores whose units do not record theirs); ``None``: the view's.
         out_dir: where the PNGs go (created when something is drawn).
         n_worst: default choice: this many units with the lowest final Dice, plus the best one
-            (among ok units with a saved prediction).
+            (among scored units with a saved prediction).
         units: draw these unit ids instead (in this order).
         max_slices: at most this many axial slices per unit.
         crop: zoom every slice to the target, prediction and prompts (with a margin); false
@@ -524,18 +556,25 @@ def make_overlays(
     A unit that cannot be drawn is logged as a warning and skipped.
     """
     out = Path(out_dir)
-    if steps is None or steps.empty or "unit_id" not in steps.columns:
+    if steps is None or (isinstance(steps, pd.DataFrame) and "unit_id" not in steps.columns):
         return []
-    chosen = list(units) if units is not None else choose_units(steps, n_worst)
+    if isinstance(steps, pd.DataFrame) and steps.empty:
+        return []
+    view = as_view(steps)
+    runs = view.runs if runs is None else runs
+    chosen = list(units) if units is not None else choose_units(view, n_worst)
     datasets = _Datasets(dataset_roots(runs), _configs(runs))
     paths: list[Path] = []
     for unit_id in chosen:
-        unit_steps = steps[steps["unit_id"] == unit_id]
+        unit_steps = view.steps[view.steps["unit_id"] == unit_id]
         if unit_steps.empty:
             log.warning("overlay of unit %s skipped: no such unit in the results", unit_id)
             continue
         try:
-            paths.append(_overlay_unit(unit_id, unit_steps, datasets, out, max_slices, crop))
+            recorded = _recorded(view.units, unit_id)
+            paths.append(
+                _overlay_unit(unit_id, unit_steps, datasets, recorded, out, max_slices, crop)
+            )
         except Exception as error:  # one unit must not stop the others
             log.warning("overlay of unit %s skipped: %s", unit_id, error)
     return paths

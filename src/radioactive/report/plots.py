@@ -1,20 +1,25 @@
 """Figures of a results store: accuracy against effort, refinement, box jitter and timing.
 
-:func:`make_figures` takes the ``steps`` DataFrame of a :class:`~radioactive.runner.store.
-ResultStore` and writes each figure as ``<name>.png`` (120 dpi) and ``<name>.svg``:
+:func:`make_figures` takes a :class:`~radioactive.report.view.ResultsView` (or the ``steps``
+DataFrame of a :class:`~radioactive.runner.store.ResultStore`, of which the view is made) and
+writes each figure as ``<name>.png`` (120 dpi) and ``<name>.svg``. Every number drawn is one of
+the view's, the same as in the tables:
 
 ``dice_vs_interactions`` / ``dice_vs_seconds``
-    One marker per entry (model × prompter × user): mean final-step Dice (×100) against the mean
-    total degrees of freedom (``cum_dof``) / estimated human seconds (``cum_seconds``) of a
-    trajectory, log-scaled x axis; colour per model, marker per prompter family.
+    One marker per entry (model × prompter × user): the dataset-weighted mean final-step Dice
+    (×100, the Dice table's "mean (datasets)"; bars: its 95 % bootstrap interval) against the
+    mean total degrees of freedom (``cum_dof``) / estimated human seconds (``cum_seconds``) of a
+    trajectory (the effort table), log-scaled x axis; colour per model, marker per prompting
+    strategy, both named in the legend beside the axes (no text inside them). Entries without
+    results in every dataset have no mean and are not drawn.
 ``refinement_curves``
-    Interactive entries (those with a simulated user): mean Dice per step with a 95 % confidence
-    band over units (cases × targets × seeds) from the normal approximation
-    (mean ± 1.96 · sd / √n). A unit that stopped early (Dice target reached) keeps its last Dice
-    for the later steps, so every step averages over the same units.
+    Interactive entries (those with a simulated user): the dataset-weighted mean Dice per step
+    (the refinement table) with a 95 % bootstrap band over cases. A unit that stopped early
+    keeps its last Dice for the later steps, so every step averages over the same units.
 ``box_jitter``
     Static ``box_interpolation(k=K, jitter=J)`` entries of a model with several jitter values:
-    mean final Dice against J (error bars: normal-approximation 95 % CI), one line per model × K.
+    the dataset-weighted mean final Dice against J (bars: 95 % bootstrap interval), one line per
+    model × K.
 ``timing``
     Encoder and decoder wall time per model, stacked: totals over all steps, and means per
     inferred slice (total time / total ``slices_inferred``).
@@ -35,10 +40,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radioactive.metrics.meta import meta
+from radioactive.report.view import ENTRY, ResultsView, as_view
+
 __all__ = [
     "CONFIDENCE_Z",
     "DPI",
     "FIGURE_NAMES",
+    "draw_figures",
     "final_steps",
     "jitter_params",
     "make_figures",
@@ -59,8 +68,8 @@ FIGURE_NAMES = (
     "timing",
 )
 
-_FAMILY_MARKERS = {"points": "o", "boxes": "s", "interactive": "^"}
-_IDENTITY = ("dataset", "case_id", "target", "model", "prompter", "user", "seed")
+#: one marker per prompting strategy, in entry order (cycled past the last)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8", "H", "d")
 
 # Figure is imported lazily (keeps `import radioactive` fast); typed loosely here.
 _Figure = Any
@@ -71,28 +80,11 @@ _Figure = Any
 # --------------------------------------------------------------------------------------------
 
 
-def _normalised(steps: pd.DataFrame) -> pd.DataFrame:
-    """A copy with ``user`` as "" for none and a ``unit_id`` (built from the identity if absent)."""
-    df = steps.copy()
-    if "user" not in df.columns:
-        df["user"] = ""
-    df["user"] = df["user"].fillna("").astype(str)
-    if "unit_id" not in df.columns:
-        present = [c for c in _IDENTITY if c in df.columns]
-        df["unit_id"] = df[present].astype(str).agg("|".join, axis=1)
-    if "status" not in df.columns:
-        df["status"] = "ok"
-    return df
-
-
-def final_steps(steps: pd.DataFrame) -> pd.DataFrame:
-    """The last step of every unit that has no ``'error'`` step (one row per unit)."""
-    df = _normalised(steps)
-    if df.empty or "step" not in df.columns:
-        return df.iloc[0:0]
-    failed = set(df.loc[df["status"] == "error", "unit_id"])
-    ok = df[~df["unit_id"].isin(failed)]
-    return ok.sort_values(["unit_id", "step"]).groupby("unit_id", sort=False).tail(1)
+def final_steps(steps: pd.DataFrame | ResultsView) -> pd.DataFrame:
+    """The last step of every scored unit (one row per unit): :attr:`ResultsView.finals`."""
+    if isinstance(steps, pd.DataFrame) and (steps.empty or "step" not in steps.columns):
+        return steps.iloc[0:0]
+    return as_view(steps).finals
 
 
 def prompter_family(prompter: str, user: str | None = None) -> str:
@@ -104,20 +96,18 @@ def prompter_family(prompter: str, user: str | None = None) -> str:
 
 
 def jitter_params(prompter: str) -> tuple[int, int] | None:
-    """``(k, jitter)`` of a ``box_interpolation`` spec (defaults k=3, jitter=0), else ``None``."""
-    from radioactive.errors import RadioactiveError
-    from radioactive.prompts.base import parse_spec
+    """``(k, jitter)`` of a ``box_interpolation`` spec (the prompter's own defaults for the
+    parameters the spec leaves out), else ``None``."""
+    from radioactive.prompts import get_prompter
 
     try:
-        name, params = parse_spec(str(prompter))
-    except RadioactiveError:
+        obj = get_prompter(str(prompter))
+    except Exception:  # not a spec of a registered prompter
         return None
-    if name != "box_interpolation":
+    if obj.name != "box_interpolation":
         return None
-    try:
-        return int(params.get("k", 3)), int(params.get("jitter", 0))
-    except (TypeError, ValueError):
-        return None
+    params = obj.params()
+    return int(params["k"]), int(params["jitter"])
 
 
 def mean_ci(values: Iterable[float]) -> tuple[float, float, int]:
@@ -143,17 +133,15 @@ def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce").astype(float)
 
 
-def _entry_means(finals: pd.DataFrame, x_column: str) -> pd.DataFrame:
-    """Per (model, prompter, user): mean Dice ×100 and mean of ``x_column`` (NaN skipped)."""
-    df = finals.assign(_dice=_numeric(finals, "dice") * 100.0, _x=_numeric(finals, x_column))
-    grouped = df.groupby(["model", "prompter", "user"], sort=True, dropna=False)
-    out = grouped.agg(dice=("_dice", "mean"), x=("_x", "mean")).reset_index()
-    return out[np.isfinite(out["dice"]) & np.isfinite(out["x"]) & (out["x"] > 0)]
-
-
-# --------------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------------
+def _entry_points(view: ResultsView, metric: str = "dice") -> pd.DataFrame:
+    """Per entry: the view's mean of ``metric`` and its interval (display units) beside the
+    effort means ``dof`` and ``seconds``; entries without a mean left out."""
+    scale = meta(metric).scale
+    stats = view.entry_stats(metric)
+    points = stats.merge(view.effort(), on=list(ENTRY), how="left")
+    for column in ("mean", "ci_low", "ci_high"):
+        points[column] = points[column].astype(float) * scale
+    return points[np.isfinite(points["mean"].astype(float))].reset_index(drop=True)
 
 
 def _new_figure(width: float, height: float) -> _Figure:
@@ -169,165 +157,148 @@ def _model_colours(models: Iterable[str]) -> dict[str, Any]:
     return {m: cmap(i % 10) for i, m in enumerate(sorted(set(models)))}
 
 
-def _dice_vs_effort(finals: pd.DataFrame, x_column: str, x_label: str, what: str) -> _Figure:
+def _strategy_markers(entries: pd.DataFrame) -> dict[str, str]:
+    labels = sorted(
+        {_entry_label(p, u) for p, u in zip(entries["prompter"], entries["user"], strict=False)}
+    )
+    return {label: _MARKERS[i % len(_MARKERS)] for i, label in enumerate(labels)}
+
+
+def _legend_beside(fig: _Figure, handles: list[Any], title: str) -> None:
+    """One legend outside the axes, on the right (the figure keeps its size)."""
+    fig.legend(
+        handles=handles, fontsize=7, loc="outside right upper", title=title,
+        title_fontsize=8, frameon=False,
+    )  # fmt: skip
+
+
+def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -> _Figure:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import LogFormatter
 
-    entries = _entry_means(finals, x_column)
-    if entries.empty:
+    points = _entry_points(view)
+    points = points[np.isfinite(points[x_column].astype(float)) & (points[x_column] > 0)]
+    if points.empty:
         return None
-    colours = _model_colours(entries["model"])
+    colours = _model_colours(points["model"])
+    markers = _strategy_markers(points)
     fig = _new_figure(9.0, 5.5)
     ax = fig.add_subplot()
-    families: set[str] = set()
-    for row in entries.itertuples(index=False):
-        family = prompter_family(row.prompter, row.user)
-        families.add(family)
-        ax.scatter(
-            [row.x],
-            [row.dice],
-            color=colours[row.model],
-            marker=_FAMILY_MARKERS[family],
-            s=48,
-            edgecolors="black",
-            linewidths=0.5,
-            zorder=3,
-        )
-        ax.annotate(
-            _entry_label(row.prompter, row.user),
-            (row.x, row.dice),
-            xytext=(5, 3),
-            textcoords="offset points",
-            fontsize=7,
-            color=colours[row.model],
-        )
+    for row in points.itertuples(index=False):
+        x, y = float(getattr(row, x_column)), float(row.mean)
+        low, high = float(row.ci_low), float(row.ci_high)
+        yerr = [[y - low], [high - y]] if np.isfinite(low) and np.isfinite(high) else None
+        ax.errorbar(
+            [x], [y], yerr=yerr, color=colours[row.model],
+            marker=markers[_entry_label(row.prompter, row.user)], markersize=7,
+            markeredgecolor="black", markeredgewidth=0.5, elinewidth=0.8, capsize=2,
+            linestyle="", zorder=3,
+        )  # fmt: skip
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers, not 6×10⁰
+    ax.xaxis.set_major_formatter(LogFormatter())  # plain numbers, not 10⁰
     ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.set_xlabel(x_label)
-    ax.set_ylabel("mean final Dice (×100)")
-    ax.set_title(f"Dice vs {what} (mean over targets, final step)")
+    ax.set_ylabel(meta("dice").axis_label("mean final"))
+    ax.set_title(f"Dice vs {what} (mean over datasets, final step; bars: 95 % bootstrap CI)")
     ax.grid(True, which="both", alpha=0.3)
+    ax.margins(x=0.1, y=0.08)
     handles = [
         Line2D([], [], color=c, marker="o", linestyle="", label=m) for m, c in colours.items()
     ]
     handles += [
-        Line2D([], [], color="grey", marker=_FAMILY_MARKERS[f], linestyle="", label=f)
-        for f in _FAMILY_MARKERS
-        if f in families
+        Line2D([], [], color="grey", marker=mk, markeredgecolor="black", linestyle="", label=lb)
+        for lb, mk in markers.items()
     ]
-    ax.margins(x=0.15, y=0.08)  # room for the labels
-    fig.legend(
-        handles=handles,
-        fontsize=8,
-        loc="outside right upper",
-        title="model / family",
-        frameon=False,
-    )
+    _legend_beside(fig, handles, "model (colour) / strategy (marker)")
     return fig
 
 
-def _unit_curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Dice per unit (rows) and step (columns), carried forward past a unit's last step."""
-    wide = df.pivot_table(index="unit_id", columns="step", values="_dice", aggfunc="last")
-    wide = wide.reindex(columns=range(int(df["step"].max()) + 1))
-    return wide.ffill(axis=1)
-
-
-def _refinement_curves(steps: pd.DataFrame) -> _Figure:
-    df = _normalised(steps)
-    if df.empty or "step" not in df.columns:
+def _refinement_curves(view: ResultsView) -> _Figure:
+    curves = view.refinement("dice")
+    curves = curves[np.isfinite(curves["mean"].astype(float))]
+    if curves.empty:
         return None
-    failed = set(df.loc[df["status"] == "error", "unit_id"])
-    df = df[(df["user"] != "") & ~df["unit_id"].isin(failed)]
-    df = df.assign(_dice=_numeric(df, "dice") * 100.0, step=_numeric(df, "step"))
-    df = df[np.isfinite(df["step"])]
-    if df.empty or not np.isfinite(df["_dice"]).any():
-        return None
-    df = df.assign(step=df["step"].astype(int))
-    entries = sorted(df.groupby(["model", "prompter", "user"], sort=True).groups)
-    colours = _model_colours(m for m, _, _ in entries)
+    scale = meta("dice").scale
+    entries = curves[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY))
+    colours = _model_colours(entries["model"])
     styles = ["-", "--", ":", "-."]
-    fig = _new_figure(8.0, 5.0)
+    fig = _new_figure(9.0, 5.0)
     ax = fig.add_subplot()
     seen: dict[str, int] = {}
-    for model, prompter, user in entries:
-        sub = df[(df["model"] == model) & (df["prompter"] == prompter) & (df["user"] == user)]
-        wide = _unit_curves(sub)
-        stats = [mean_ci(wide[c]) for c in wide.columns]
-        x = np.asarray(wide.columns, dtype=float)
-        mean = np.array([s[0] for s in stats])
-        half = np.array([s[1] for s in stats])
+    for model, prompter, user in entries.itertuples(index=False):
+        sub = curves[
+            (curves["model"] == model) & (curves["prompter"] == prompter)
+            & (curves["user"] == user)
+        ].sort_values("step")  # fmt: skip
+        x = sub["step"].to_numpy(dtype=float)
+        mean = sub["mean"].to_numpy(dtype=float) * scale
+        low = sub["ci_low"].to_numpy(dtype=float) * scale
+        high = sub["ci_high"].to_numpy(dtype=float) * scale
         style = styles[seen.get(model, 0) % len(styles)]
         seen[model] = seen.get(model, 0) + 1
-        n_units = len(wide)
         ax.plot(
-            x,
-            mean,
-            color=colours[model],
-            linestyle=style,
-            marker="o",
-            markersize=3,
-            label=f"{model}: {_entry_label(prompter, user)} (n={n_units})",
-        )
-        if np.isfinite(half).any():
-            ax.fill_between(x, mean - half, mean + half, color=colours[model], alpha=0.15, lw=0)
+            x, mean, color=colours[model], linestyle=style, marker="o", markersize=3,
+            label=f"{model}: {_entry_label(prompter, user)} (n={int(sub['n_units'].max())})",
+        )  # fmt: skip
+        band = np.isfinite(low) & np.isfinite(high)
+        if band.any():
+            ax.fill_between(x, low, high, where=band, color=colours[model], alpha=0.15, lw=0)
     ax.set_xlabel("interaction step (0 = initial prompt)")
-    ax.set_ylabel("mean Dice (×100)")
-    ax.set_title("Refinement: mean Dice per step, 95 % CI over units (normal approximation)")
+    ax.set_ylabel(meta("dice").axis_label("mean"))
+    ax.set_title("Refinement: mean Dice per step over datasets, 95 % bootstrap CI")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    handles, _ = ax.get_legend_handles_labels()
+    _legend_beside(fig, handles, "model: strategy (units)")
     return fig
 
 
-def _box_jitter(finals: pd.DataFrame) -> _Figure:
-    static = finals[finals["user"] == ""]
-    rows = []
-    for row in static.itertuples(index=False):
-        params = jitter_params(row.prompter)
-        if params is not None:
-            rows.append((row.model, params[0], params[1], row.dice))
-    if not rows:
+def _box_jitter(data: pd.DataFrame | ResultsView) -> _Figure:
+    view = as_view(data)
+    static = view.finals[view.finals["user"] == ""]
+    params = {p: jitter_params(p) for p in static["prompter"].unique()}
+    rows = static[static["prompter"].map(lambda p: params[p] is not None)]
+    if rows.empty:
         return None
-    df = pd.DataFrame(rows, columns=["model", "k", "jitter", "dice"])
-    df["dice"] = pd.to_numeric(df["dice"], errors="coerce") * 100.0
+    stats = view.entry_stats("dice", rows)
+    stats = stats.assign(
+        k=stats["prompter"].map(lambda p: params[p][0]),  # type: ignore[index]
+        jitter=stats["prompter"].map(lambda p: params[p][1]),  # type: ignore[index]
+    )
     groups = [
-        (key, sub)
-        for key, sub in df.groupby(["model", "k"], sort=True)
-        if sub["jitter"].nunique() >= 2
+        (key, sub.sort_values("jitter"))
+        for key, sub in stats.groupby(["model", "k"], sort=True)
+        if sub["jitter"].nunique() >= 2 and np.isfinite(sub["mean"].astype(float)).any()
     ]
     if not groups:
         return None
+    scale = meta("dice").scale
     colours = _model_colours(str(key[0]) for key, _ in groups)
     fig = _new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     for (model, k), sub in groups:
-        points = [(j, *mean_ci(g["dice"])) for j, g in sub.groupby("jitter", sort=True)]
-        x = np.array([p[0] for p in points], dtype=float)
-        mean = np.array([p[1] for p in points])
-        half = np.array([p[2] for p in points])
+        x = sub["jitter"].to_numpy(dtype=float)
+        mean = sub["mean"].to_numpy(dtype=float) * scale
+        low = sub["ci_low"].to_numpy(dtype=float) * scale
+        high = sub["ci_high"].to_numpy(dtype=float) * scale
+        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
         ax.errorbar(
-            x,
-            mean,
-            yerr=np.where(np.isfinite(half), half, 0.0),
-            color=colours[str(model)],
-            marker="s",
-            capsize=3,
+            x, mean, yerr=yerr, color=colours[str(model)], marker="s", capsize=3,
             label=f"{model}, k={k}",
-        )
+        )  # fmt: skip
     ax.set_xlabel("box jitter J (voxels, uniform in [−J, J] per coordinate)")
-    ax.set_ylabel("mean final Dice (×100)")
-    ax.set_title("Box interpolation: Dice vs jitter (95 % CI, normal approximation)")
+    ax.set_ylabel(meta("dice").axis_label("mean final"))
+    ax.set_title("Box interpolation: Dice vs jitter (95 % bootstrap CI)")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    _legend_beside(fig, handles, "model, key slices")
     return fig
 
 
-def _timing(steps: pd.DataFrame) -> _Figure:
-    df = _normalised(steps)
-    if df.empty or "model" not in df.columns:
+def _timing(view: ResultsView) -> _Figure:
+    df = view.steps
+    if df.empty:
         return None
     df = df.assign(
         enc=_numeric(df, "encoder_s"),
@@ -377,34 +348,30 @@ def _save(fig: _Figure, out_dir: Path, name: str) -> list[Path]:
     return [png, svg]
 
 
-def make_figures(steps: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Write the figures of ``steps`` (see the module doc) into ``out_dir``; return their paths.
-
-    Each figure is saved as ``<name>.png`` and ``<name>.svg`` (PNG first); a figure without
-    data is skipped, so the list may be empty. A figure that fails to draw is logged and skipped.
-    """
-    out = Path(out_dir)
-    if steps is None or steps.empty:
-        return []
-    finals = final_steps(steps)
+def draw_figures(steps: pd.DataFrame | ResultsView) -> dict[str, _Figure]:
+    """The figures of a view or a steps table (see the module doc), by name, unsaved; a
+    figure without data is left out, one that fails to draw is logged and left out."""
+    if steps is None or (isinstance(steps, pd.DataFrame) and steps.empty):
+        return {}
+    view = as_view(steps)
     builders: list[tuple[str, Callable[[], _Figure]]] = [
         (
             "dice_vs_interactions",
             lambda: _dice_vs_effort(
-                finals, "cum_dof", "mean interactions (degrees of freedom, log scale)", "DoF"
+                view, "dof", "mean interactions (degrees of freedom, log scale)", "DoF"
             ),
         ),
         (
             "dice_vs_seconds",
             lambda: _dice_vs_effort(
-                finals, "cum_seconds", "mean estimated user time (s, log scale)", "user time"
+                view, "seconds", "mean estimated user time (s, log scale)", "user time"
             ),
         ),
-        ("refinement_curves", lambda: _refinement_curves(steps)),
-        ("box_jitter", lambda: _box_jitter(finals)),
-        ("timing", lambda: _timing(steps)),
+        ("refinement_curves", lambda: _refinement_curves(view)),
+        ("box_jitter", lambda: _box_jitter(view)),
+        ("timing", lambda: _timing(view)),
     ]
-    paths: list[Path] = []
+    figures: dict[str, _Figure] = {}
     for name, build in builders:
         try:
             fig = build()
@@ -414,5 +381,19 @@ def make_figures(steps: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         if fig is None:
             log.info("figure %s skipped: no data", name)
             continue
+        figures[name] = fig
+    return figures
+
+
+def make_figures(steps: pd.DataFrame | ResultsView, out_dir: str | Path) -> list[Path]:
+    """Write the figures of a view or a steps table (see the module doc) into ``out_dir``;
+    return their paths.
+
+    Each figure is saved as ``<name>.png`` and ``<name>.svg`` (PNG first); a figure without
+    data is skipped, so the list may be empty. A figure that fails to draw is logged and skipped.
+    """
+    out = Path(out_dir)
+    paths: list[Path] = []
+    for name, fig in draw_figures(steps).items():
         paths += _save(fig, out, name)
     return paths

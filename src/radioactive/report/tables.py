@@ -1,7 +1,8 @@
 """Result tables of the paper from the per-step results table, as pure functions.
 
-Input: the DataFrame of :meth:`radioactive.runner.store.ResultStore.steps` (one row per step;
-:func:`load_steps` reads it from a results directory). Nothing here touches the store otherwise.
+Input: a :class:`~radioactive.report.view.ResultsView`, or the DataFrame of
+:meth:`radioactive.runner.store.ResultStore.steps` (one row per step; :func:`load_steps` reads it
+from a results directory), of which the view is made. Nothing here touches the store otherwise.
 
 * :func:`final_steps` — the last step of every ``ok`` unit (a unit = dataset × case × target ×
   model × prompter × user × seed); units with an ``error`` row are left out and listed by
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radioactive.metrics.aggregate import dataset_means, modality_group, overall_means, summary
+from radioactive.metrics.aggregate import modality_group, summary
+from radioactive.report.view import ENTRY, ResultsView, as_view, dataset_order
 
 __all__ = [
     "ENTRY",
@@ -49,14 +51,8 @@ __all__ = [
     "write_tables",
 ]
 
-TABLES_VERSION = "1.0"
+TABLES_VERSION = "1.1"
 """Version of the table definitions (what each cell aggregates)."""
-
-ENTRY = ("model", "prompter", "user")
-"""Columns that identify an entry of the tables and the leaderboard."""
-
-UNIT = ("dataset", "case", "target", "model", "prompter", "user", "seed")
-"""Columns that identify a work unit when the input has no ``unit_id``."""
 
 MEAN_COLUMN = "mean (datasets)"
 MISSING = "–"
@@ -78,45 +74,18 @@ def load_steps(results_dir: str | Path) -> pd.DataFrame:
         return store.steps()
 
 
-def _normalise(steps: pd.DataFrame) -> pd.DataFrame:
-    """A copy with ``case`` (from ``case_id`` if needed) and ``user`` as text ("" for none)."""
-    df = steps.copy()
-    if "case" not in df.columns and "case_id" in df.columns:
-        df["case"] = df["case_id"]
-    missing = [c for c in (*UNIT, "step", "status") if c not in df.columns]
-    if missing:
-        raise ValueError(f"the steps table lacks column(s) {missing}; it has {list(df.columns)}")
-    df["user"] = df["user"].astype(object).where(df["user"].notna(), "").astype(str)
-    return df
+def ok_steps(steps: pd.DataFrame | ResultsView) -> pd.DataFrame:
+    """Every step row of the scored units (normalised copy, see :mod:`radioactive.report.view`)."""
+    return as_view(steps).scored.reset_index(drop=True)
 
 
-def _unit_keys(df: pd.DataFrame) -> list[str]:
-    return ["unit_id"] if "unit_id" in df.columns else list(UNIT)
-
-
-def _error_mask(df: pd.DataFrame) -> pd.Series:
-    """True for every row of a unit that has at least one ``error`` row."""
-    keys = _unit_keys(df)
-    is_error = (df["status"] == "error").astype(int)
-    return is_error.groupby([df[k] for k in keys], dropna=False).transform("max").astype(bool)
-
-
-def ok_steps(steps: pd.DataFrame) -> pd.DataFrame:
-    """Every step row of the units without an error (normalised copy)."""
-    df = _normalise(steps)
-    return df[~_error_mask(df)].reset_index(drop=True)
-
-
-def final_steps(steps: pd.DataFrame) -> pd.DataFrame:
-    """The last step (highest ``step``) of every unit without an ``error`` row.
+def final_steps(steps: pd.DataFrame | ResultsView) -> pd.DataFrame:
+    """The last step (highest ``step``) of every scored unit (:attr:`ResultsView.finals`).
 
     Columns are those of ``steps`` (plus ``case`` if only ``case_id`` was given; ``user`` as text,
     ``""`` when none). Rows are sorted by unit identity. Error units are in :func:`errors`.
     """
-    df = ok_steps(steps)
-    keys = _unit_keys(df)
-    last = df.sort_values([*keys, "step"], kind="stable").drop_duplicates(keys, keep="last")
-    return last.sort_values(list(UNIT), kind="stable").reset_index(drop=True)
+    return as_view(steps).finals
 
 
 def require_units(final: pd.DataFrame) -> pd.DataFrame:
@@ -128,30 +97,9 @@ def require_units(final: pd.DataFrame) -> pd.DataFrame:
     return final
 
 
-def errors(steps: pd.DataFrame) -> pd.DataFrame:
-    """One row per error unit: the unit identity columns and ``error`` (the message)."""
-    df = _normalise(steps)
-    bad = df[_error_mask(df)]
-    if "error" not in bad.columns:
-        bad = bad.assign(error=None)
-    bad = bad[bad["status"] == "error"]
-    keys = _unit_keys(df)
-    bad = bad.sort_values([*keys, "step"], kind="stable").drop_duplicates(keys, keep="first")
-    columns = [*(["unit_id"] if "unit_id" in df.columns else []), *UNIT, "error"]
-    return bad.sort_values(list(UNIT), kind="stable")[columns].reset_index(drop=True)
-
-
-def dataset_order(steps: pd.DataFrame) -> list[str]:
-    """Datasets in table order: MRI first, then CT, then others; by name within each group."""
-    if "modality" not in steps.columns:
-        return sorted(steps["dataset"].dropna().unique())
-    pairs = steps[["dataset", "modality"]].drop_duplicates()
-    rank = {group: i for i, group in enumerate(_MODALITY_ORDER)}
-    keyed = {
-        str(d): (rank.get(modality_group(m), len(rank)), str(d))
-        for d, m in pairs.itertuples(index=False)
-    }
-    return sorted(keyed, key=lambda d: keyed[d])
+def errors(steps: pd.DataFrame | ResultsView) -> pd.DataFrame:
+    """One row per error unit: ``unit_id``, the unit identity columns and ``error``."""
+    return as_view(steps).errors
 
 
 # -- aggregation -------------------------------------------------------------------------------
@@ -169,16 +117,18 @@ def _long(final: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out
 
 
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(user=frame["user"].replace("", MISSING))
+
+
 def _entry_index(frame: pd.DataFrame) -> pd.MultiIndex:
     """Sorted (model, prompter, user) index with no user shown as :data:`MISSING`."""
     keys = frame[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY), kind="stable")
-    keys = keys.assign(user=keys["user"].replace("", MISSING))
-    return pd.MultiIndex.from_frame(keys.reset_index(drop=True))
+    return pd.MultiIndex.from_frame(_shown(keys).reset_index(drop=True))
 
 
 def _by_entry(frame: pd.DataFrame, columns: str, values: str) -> pd.DataFrame:
-    shown = frame.assign(user=frame["user"].replace("", MISSING))
-    table = shown.set_index([*ENTRY, columns])[values].unstack(columns)
+    table = _shown(frame).set_index([*ENTRY, columns])[values].unstack(columns)
     table.columns.name = None
     return table
 
@@ -195,16 +145,16 @@ def _complete(
     return sub.assign(mean=sub["mean"].where(sub["n"] >= need))
 
 
-def _metric_tables(final: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _metric_tables(view: ResultsView, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-dataset table with the mean over datasets, sub-average table) for one metric, ×100."""
+    final = view.finals
     long = _long(final, metric)
     rows = summary(long, by=list(ENTRY))
     index = _entry_index(final)
-    datasets = dataset_order(final)
 
     per_dataset = rows[rows["group"] == "dataset"]
-    table = _by_entry(per_dataset, "name", "mean").reindex(index=index, columns=datasets)
-    overall = _complete(rows[rows["group"] == "all"], None, len(datasets))
+    table = _by_entry(per_dataset, "name", "mean").reindex(index=index, columns=view.datasets)
+    overall = view.entry_stats(metric).assign(name="all")
     table[MEAN_COLUMN] = _by_entry(overall, "name", "mean").reindex(index=index)["all"]
 
     label = _METRIC_LABELS.get(metric, metric)
@@ -231,59 +181,72 @@ def _ordered(names: Iterable[object], first: Sequence[str]) -> list[str]:
     return [n for n in first if n in present] + sorted(n for n in present if n not in first)
 
 
-def _effort(final: pd.DataFrame, errs: pd.DataFrame) -> pd.DataFrame:
-    index = _entry_index(final)
-    shown = final.assign(user=final["user"].replace("", MISSING))
-    grouped = shown.groupby(list(ENTRY), sort=True)
-    out = pd.DataFrame(index=index)
-    out["DoF"] = grouped["cum_dof"].mean().astype(float).reindex(index)
-    out["seconds"] = grouped["cum_seconds"].mean().astype(float).reindex(index)
-    targets = shown.drop_duplicates([*ENTRY, "dataset", "case", "target"])
-    out["n targets"] = targets.groupby(list(ENTRY)).size().reindex(index).astype(int)
-    out["n units"] = grouped.size().reindex(index).astype(int)
-    err = errs.assign(user=errs["user"].replace("", MISSING)).groupby(list(ENTRY)).size()
-    out["n errors"] = err.reindex(index).fillna(0).astype(int)
-    return out
+_EFFORT_COLUMNS = {
+    "dof": "DoF",
+    "seconds": "seconds",
+    "n_targets": "n targets",
+    "n_units": "n units",
+    "n_errors": "n errors",
+    "n_skipped": "n skipped",
+}
 
 
-def _refinement(steps: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
-    ok = ok_steps(steps)
-    ok = ok[ok["user"] != ""]
-    if ok.empty:
+def _effort(view: ResultsView) -> pd.DataFrame:
+    effort = _shown(view.effort()).set_index(list(ENTRY))
+    return effort.rename(columns=_EFFORT_COLUMNS)[list(_EFFORT_COLUMNS.values())]
+
+
+def _refinement(view: ResultsView, metric: str = "dice") -> pd.DataFrame:
+    curves = view.refinement(metric)
+    if curves.empty:
         return pd.DataFrame(index=pd.MultiIndex.from_arrays([[], [], []], names=list(ENTRY)))
-    long = _long(ok, metric).assign(step=ok["step"].astype(int).to_numpy())
-    by = [*ENTRY, "step"]
-    per_dataset = dataset_means(long, by=by)
-    overall = _complete(overall_means(per_dataset, by=by), None, len(dataset_order(ok)))
-    table = _by_entry(overall, "step", "mean").reindex(index=_entry_index(ok))
-    return table.reindex(columns=sorted(int(s) for s in overall["step"].unique())) * 100.0
+    table = _by_entry(curves, "step", "mean").reindex(index=_entry_index(curves))
+    return table.reindex(columns=sorted(int(s) for s in curves["step"].unique())) * 100.0
 
 
-def build_tables(steps: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _skipped(view: ResultsView) -> pd.DataFrame:
+    """One row per (dataset, entry, reason) of the skipped units, with their count."""
+    keys = ["dataset", *ENTRY, "reason"]
+    skipped = _shown(view.skipped.assign(reason=view.skipped["reason"].fillna("")))
+    table = skipped.groupby(keys, sort=True).size().rename("n units").reset_index()
+    return table.set_index(keys) if len(table) else pd.DataFrame(
+        {"n units": pd.Series(dtype=int)}, index=pd.MultiIndex.from_arrays(
+            [[]] * len(keys), names=keys)
+    )  # fmt: skip
+
+
+def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
     """The report tables, each indexed by entry (model, prompter, user; no user → ``"–"``).
 
     * ``dice``, ``nsd``: one column per dataset (mean over its targets and seeds at the final
-      step) and ``"mean (datasets)"`` (unweighted mean over datasets), in percent;
+      step) and ``"mean (datasets)"`` (the view's dataset-weighted mean), in percent;
     * ``groups``: ``"Dice MRI"``, ``"Dice CT"``, ``"Dice pathology"``, ``"Dice organ"`` and the
-      same for NSD (those present in the input), in percent;
-    * ``effort``: ``DoF`` and ``seconds`` (means over the entry's ok units of ``cum_dof`` and
-      ``cum_seconds`` at the final step, as :meth:`ResultStore.summary`), ``n targets``
-      (distinct dataset/case/target), ``n units`` (ok units: targets × seeds), ``n errors``;
+      same for NSD (those present in the input; a dataset that does not state its modality or
+      category is grouped as ``"unknown"``), in percent;
+    * ``effort``: ``DoF`` and ``seconds`` (means over the entry's scored units of ``cum_dof``
+      and ``cum_seconds`` at the final step), ``n targets`` (distinct dataset/case/target),
+      ``n units`` (scored units: targets × seeds), ``n errors``, ``n skipped``;
     * ``refinement``: entries with a simulated user only; mean Dice per step (columns ``0…N``),
-      aggregated like ``dice``'s ``"mean (datasets)"``, in percent.
+      aggregated like ``dice``'s ``"mean (datasets)"``, in percent — the data of the
+      refinement figure;
+    * ``skipped``: indexed by dataset, entry and reason: how many units were skipped (a model ×
+      prompter pair that cannot run, an empty or undeclared target).
 
     Missing combinations are NaN. Rows are sorted by entry; datasets by :func:`dataset_order`.
+    ``steps`` is a steps DataFrame or a :class:`~radioactive.report.view.ResultsView`.
     """
-    final = require_units(final_steps(steps))
-    dice, dice_groups = _metric_tables(final, "dice")
-    nsd, nsd_groups = _metric_tables(final, "nsd")
+    view = as_view(steps)
+    require_units(view.finals)
+    dice, dice_groups = _metric_tables(view, "dice")
+    nsd, nsd_groups = _metric_tables(view, "nsd")
     groups = pd.concat([dice_groups, nsd_groups], axis=1)
     return {
         "dice": dice,
         "nsd": nsd,
         "groups": groups,
-        "effort": _effort(final, errors(steps)),
-        "refinement": _refinement(steps),
+        "effort": _effort(view),
+        "refinement": _refinement(view),
+        "skipped": _skipped(view),
     }
 
 

@@ -1,0 +1,173 @@
+"""One results view: the figures draw the tables' numbers, a plain nnU-Net dataset reports,
+skipped units are shown, figure texts never overlap, the HTML tables have no stray index."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from radioactive.report.bootstrap import Draws
+from radioactive.report.html import _table
+from radioactive.report.leaderboard import leaderboard
+from radioactive.report.plots import _refinement_curves, draw_figures
+from radioactive.report.tables import MEAN_COLUMN, build_tables
+from radioactive.report.view import UNKNOWN, ResultsView
+from tests.report.test_tables import E2, E3, make_steps, shown
+
+
+@pytest.fixture(scope="module")
+def view() -> ResultsView:
+    return ResultsView.from_frames(make_steps())
+
+
+def test_refinement_figure_draws_the_refinement_table(view: ResultsView) -> None:
+    # make_steps has datasets of unequal size (2, 5 and 3 scored targets for E2, two seeds on
+    # one of them): a pooled mean over units differs from the dataset-weighted one
+    table = build_tables(view)["refinement"]
+    (line,) = _refinement_curves(view).axes[0].get_lines()
+    np.testing.assert_allclose(line.get_ydata(), table.loc[shown(E2)].to_numpy(), rtol=1e-12)
+    pooled = view.scored[view.scored["user"] != ""].groupby("step")["dice"].mean() * 100
+    assert not np.allclose(pooled.to_numpy(), table.loc[shown(E2)].to_numpy())
+
+
+def test_effort_figure_draws_the_tables_means(view: ResultsView) -> None:
+    tables = build_tables(view)
+    figure = draw_figures(view)["dice_vs_interactions"]
+    drawn = sorted(
+        (float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+        for line in figure.axes[0].get_lines()
+        if len(line.get_xdata()) == 1 and line.get_marker() not in ("None", "_")
+    )
+    complete = tables["dice"][MEAN_COLUMN].dropna()  # E3 misses a dataset: not drawn
+    expected = sorted(
+        (float(tables["effort"].loc[e, "DoF"]), float(complete.loc[e])) for e in complete.index
+    )
+    np.testing.assert_allclose(drawn, expected, rtol=1e-12)
+    assert shown(E3) not in complete.index and len(drawn) == 2
+
+
+def test_refinement_carries_a_stopped_unit_forward_but_not_a_nan() -> None:
+    rows = []
+    for case, values in (("c1", [0.2, 0.5, 0.7]), ("c2", [0.4, math.nan])):
+        for step, dice in enumerate(values):
+            rows.append(
+                dict(unit_id=case, dataset="D", case_id=case, target="t", model="m",
+                     prompter="p", user="u", seed=0, step=step, status="ok", dice=dice,
+                     nsd=dice, cum_dof=step, cum_seconds=step)
+            )  # fmt: skip
+    curves = ResultsView.from_frames(pd.DataFrame(rows)).refinement().set_index("step")
+    # c2 ends at step 1 with a NaN (both masks empty): it stays NaN at step 2, not 0.4
+    assert curves["mean"].tolist() == pytest.approx([0.3, 0.5, 0.7])
+    assert curves["n_units"].tolist() == [2, 2, 2]
+
+
+def test_plain_nnunet_dataset_groups_as_unknown() -> None:
+    steps = make_steps().assign(category=None)
+    steps.loc[steps["dataset"] == "LungCT", "modality"] = None
+    tables = build_tables(steps)
+    assert "Dice unknown" in tables["groups"].columns
+    assert not tables["groups"]["Dice unknown"].isna().all()
+    assert "Dice pathology" not in tables["groups"].columns
+    assert UNKNOWN in set(ResultsView.from_frames(steps).finals["modality"])
+
+
+def test_skipped_units_reach_the_tables() -> None:
+    units = pd.DataFrame(
+        [dict(unit_id="s1", dataset="AbdoCT", case_id="*", target="*", model="rw",
+              prompter="scribble_per_slice", user=None, seed=0, status="skipped",
+              reason="rw does not accept scribble prompts")]
+    )  # fmt: skip
+    view = ResultsView.from_frames(make_steps(), units)
+    tables = build_tables(view)
+    skipped = tables["skipped"].reset_index()
+    assert skipped[["dataset", "model", "user", "reason", "n units"]].values.tolist() == [
+        ["AbdoCT", "rw", "–", "rw does not accept scribble prompts", 1]
+    ]
+    assert view.unit_counts()["skipped"] == 1
+    assert build_tables(make_steps())["skipped"].empty
+
+
+def test_one_set_of_draws_behind_every_interval(view: ResultsView) -> None:
+    first = view.draws()
+    assert view.draws() is first and view.draws(50, 1) is not first
+    cases = {d: sorted(view.finals.loc[view.finals["dataset"] == d, "case"].unique())
+             for d in view.datasets}  # fmt: skip
+    again = Draws.make(cases, n_boot=first.n_boot, seed=first.seed)
+    for d in view.datasets:
+        np.testing.assert_array_equal(again.counts[d], first.counts[d])
+    # the leaderboard of the view equals the leaderboard of the steps
+    pd.testing.assert_frame_equal(leaderboard(view), leaderboard(make_steps()))
+
+
+def _texts(figure) -> list:
+    """(text, window box) of every text the figure draws: tick labels inside the view limits,
+    titles, axis labels, legend entries and any annotation."""
+    from matplotlib.axis import Tick
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    texts: list[Text] = []
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+                if lo - 1e-9 <= tick.get_loc() <= hi + 1e-9:
+                    texts.append(tick.label1)
+    ticks = {id(t) for t in figure.findobj(Tick)}
+    tick_labels = {id(t.label1) for t in figure.findobj(Tick)} | {
+        id(t.label2) for t in figure.findobj(Tick)
+    }
+    texts += [t for t in figure.findobj(Text) if id(t) not in tick_labels and id(t) not in ticks]
+    out = []
+    for text in texts:
+        if not text.get_visible() or not str(text.get_text()).strip():
+            continue
+        box = text.get_window_extent(renderer)
+        if box.width > 0 and box.height > 0:
+            out.append((text.get_text(), box))
+    return out
+
+
+def test_figure_texts_do_not_overlap() -> None:
+    # many entries with long canonical specs, as on the demo
+    models = ["mobilesam", "litemedsam", "filled_box", "random_walker"]
+    prompters = [
+        "box_per_slice(jitter=0)", "box_interpolation(k=3, jitter=0, key_rounding='floor')",
+        "box_interpolation(k=3, jitter=4, key_rounding='floor')", "points_per_slice(n=3)",
+        "center_point_per_slice", "point_propagation(n=1)",
+    ]  # fmt: skip
+    rng = np.random.default_rng(1)
+    rows = []
+    for model, prompter, case, seed in itertools.product(models, prompters, "abc", (0,)):
+        for dataset in ("D1", "D2"):
+            dice = float(rng.uniform(0.3, 0.9))
+            rows.append(
+                dict(unit_id=f"{model}{prompter}{case}{dataset}", dataset=dataset, case_id=case,
+                     target="t", model=model, prompter=prompter, user="", seed=seed, step=0,
+                     status="ok", dice=dice, nsd=dice, cum_dof=float(rng.integers(1, 60)),
+                     cum_seconds=float(rng.uniform(1, 300)), encoder_s=0.1, decoder_s=0.01,
+                     slices_inferred=3, modality="CT", category="organ")
+            )  # fmt: skip
+    figures = draw_figures(pd.DataFrame(rows))
+    assert {"dice_vs_interactions", "dice_vs_seconds", "box_jitter", "timing"} <= set(figures)
+    for name, figure in figures.items():
+        texts = _texts(figure)
+        for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
+            assert not box_a.overlaps(box_b), f"{name}: {a!r} overlaps {b!r}"
+        assert not [t for t in figure.axes[0].texts], f"{name}: text inside the axes"
+
+
+def test_html_tables_have_no_stray_index(view: ResultsView) -> None:
+    board = _table(leaderboard(view))
+    header = board.split("</thead>")[0]
+    assert "<th>rank</th>" in header and "<th></th>" not in header
+    dice = _table(build_tables(view)["dice"])
+    assert dice.split("</thead>")[0].count("<tr") == 1  # one header row, entry columns named
+    assert "<th>model</th>" in dice
