@@ -85,8 +85,8 @@ def test_skipped_units_reach_the_tables() -> None:
     view = ResultsView.from_frames(make_steps(), units)
     tables = build_tables(view)
     skipped = tables["skipped"].reset_index()
-    assert skipped[["dataset", "model", "user", "reason", "n units"]].values.tolist() == [
-        ["AbdoCT", "rw", "–", "rw does not accept scribble prompts", 1]
+    assert skipped[["model", "user", "reason", "datasets", "n units"]].values.tolist() == [
+        ["rw", "–", "rw does not accept scribble prompts", "AbdoCT", 1]
     ]
     assert view.unit_counts()["skipped"] == 1
     assert build_tables(make_steps())["skipped"].empty
@@ -136,7 +136,7 @@ def _texts(figure) -> list:
 
 
 def test_figure_texts_do_not_overlap() -> None:
-    # many entries with long canonical specs, as on the demo
+    # many entries with long canonical specs, as on the demo, and a refinement entry
     models = ["mobilesam", "litemedsam", "filled_box", "random_walker"]
     prompters = [
         "box_per_slice(jitter=0)", "box_interpolation(k=3, jitter=0, key_rounding='floor')",
@@ -155,10 +155,23 @@ def test_figure_texts_do_not_overlap() -> None:
                      cum_seconds=float(rng.uniform(1, 300)), encoder_s=0.1, decoder_s=0.01,
                      slices_inferred=3, modality="CT", category="organ")
             )  # fmt: skip
+    user = "scribble(keep_previous=True, max_points=None)"
+    for model, case, step in itertools.product(models[:2], "abc", range(4)):
+        rows.append(
+            dict(unit_id=f"{model}{case}i", dataset="D1", case_id=case, target="t", model=model,
+                 prompter="point_interpolation(k=5, key_rounding='floor')", user=user, seed=0,
+                 step=step, status="ok", dice=0.2 + 0.1 * step, nsd=0.5, cum_dof=step + 5,
+                 cum_seconds=10.0 * step + 5, modality="CT", category="organ")
+        )  # fmt: skip
     figures = draw_figures(pd.DataFrame(rows))
     assert {"dice_vs_interactions", "dice_vs_seconds", "box_jitter", "timing"} <= set(figures)
+    assert "refinement_curves" in figures
     for name, figure in figures.items():
         texts = _texts(figure)
+        width, height = figure.canvas.get_width_height()
+        for text, box in texts:  # nothing cut off at the figure's edge
+            assert box.x0 >= -1 and box.y0 >= -1, f"{name}: {text!r} cut off"
+            assert box.x1 <= width + 1 and box.y1 <= height + 1, f"{name}: {text!r} cut off"
         for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
             assert not box_a.overlaps(box_b), f"{name}: {a!r} overlaps {b!r}"
         assert not [t for t in figure.axes[0].texts], f"{name}: text inside the axes"

@@ -164,11 +164,21 @@ def _strategy_markers(entries: pd.DataFrame) -> dict[str, str]:
     return {label: _MARKERS[i % len(_MARKERS)] for i, label in enumerate(labels)}
 
 
+#: legend labels are wrapped at this many characters, so a legend beside the axes stays narrow
+_LEGEND_WIDTH = 38
+
+
 def _legend_beside(fig: _Figure, handles: list[Any], title: str) -> None:
-    """One legend outside the axes, on the right (the figure keeps its size)."""
+    """One legend outside the axes, on the right, its labels wrapped (the figure keeps its
+    size; the axes give up what the legend needs)."""
+    import textwrap
+
+    for handle in handles:
+        label = str(handle.get_label())
+        handle.set_label(textwrap.fill(label, _LEGEND_WIDTH, subsequent_indent="  "))
     fig.legend(
         handles=handles, fontsize=7, loc="outside right upper", title=title,
-        title_fontsize=8, frameon=False,
+        title_fontsize=8, frameon=False, labelspacing=0.8,
     )  # fmt: skip
 
 

@@ -205,14 +205,23 @@ def _refinement(view: ResultsView, metric: str = "dice") -> pd.DataFrame:
 
 
 def _skipped(view: ResultsView) -> pd.DataFrame:
-    """One row per (dataset, entry, reason) of the skipped units, with their count."""
-    keys = ["dataset", *ENTRY, "reason"]
+    """One row per (entry, reason) of the skipped units: the datasets and the unit count."""
+    keys = [*ENTRY, "reason"]
     skipped = _shown(view.skipped.assign(reason=view.skipped["reason"].fillna("")))
-    table = skipped.groupby(keys, sort=True).size().rename("n units").reset_index()
-    return table.set_index(keys) if len(table) else pd.DataFrame(
-        {"n units": pd.Series(dtype=int)}, index=pd.MultiIndex.from_arrays(
-            [[]] * len(keys), names=keys)
-    )  # fmt: skip
+    if skipped.empty:
+        index = pd.MultiIndex.from_arrays([[]] * len(keys), names=keys)
+        return pd.DataFrame({"datasets": pd.Series(dtype=object),
+                             "n units": pd.Series(dtype=int)}, index=index)  # fmt: skip
+    order = {d: i for i, d in enumerate(dataset_order(skipped))}
+    grouped = skipped.groupby(keys, sort=True)
+    return pd.DataFrame(
+        {
+            "datasets": grouped["dataset"].agg(
+                lambda d: ", ".join(sorted(set(map(str, d)), key=lambda x: order.get(x, 0)))
+            ),
+            "n units": grouped.size().astype(int),
+        }
+    )
 
 
 def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
@@ -229,8 +238,8 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
     * ``refinement``: entries with a simulated user only; mean Dice per step (columns ``0…N``),
       aggregated like ``dice``'s ``"mean (datasets)"``, in percent — the data of the
       refinement figure;
-    * ``skipped``: indexed by dataset, entry and reason: how many units were skipped (a model ×
-      prompter pair that cannot run, an empty or undeclared target).
+    * ``skipped``: indexed by entry and reason: the datasets and the number of skipped units (a
+      model × prompter pair that cannot run, an empty or undeclared target).
 
     Missing combinations are NaN. Rows are sorted by entry; datasets by :func:`dataset_order`.
     ``steps`` is a steps DataFrame or a :class:`~radioactive.report.view.ResultsView`.
