@@ -28,7 +28,6 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,10 +45,11 @@ from radioactive.prompts.types import (
     prompt_from_dict,
 )
 from radioactive.records import final_steps
+from radioactive.report.cases import DatasetFolders, dataset_roots, recorded, run_configs
 from radioactive.report.view import ResultsView, as_view
 
 if TYPE_CHECKING:
-    from radioactive.data import Dataset
+    pass
 
 __all__ = [
     "DPI",
@@ -168,23 +168,9 @@ def unit_prompts(unit_steps: pd.DataFrame) -> list[tuple[int, Prompt]]:
 
 
 def prompts_on_slice(prompts: Iterable[tuple[int, Prompt]], z: int) -> list[Prompt]:
-    """The prompts that touch axial slice ``z`` (a 3D box if ``z`` lies in its half-open range;
-    a scribble if one of its voxels lies on ``z``)."""
-    out: list[Prompt] = []
-    for _, p in prompts:
-        if isinstance(p, Point):
-            hit = p.zyx[0] == z
-        elif isinstance(p, Box2D | Lasso):
-            hit = p.z == z
-        elif isinstance(p, Box3D):
-            hit = p.lo[0] <= z < p.hi[0]
-        elif isinstance(p, Scribble):
-            hit = any(v[0] == z for v in p.voxels)
-        else:
-            hit = False
-        if hit:
-            out.append(p)
-    return out
+    """The prompts that touch axial slice ``z`` (the prompt's own geometry: a 3D box if ``z``
+    lies in its half-open range, a scribble if one of its voxels lies on ``z``)."""
+    return [p for _, p in prompts if p.touches(z)]
 
 
 def _prompt_yx(p: Prompt, z: int) -> list[tuple[float, float]]:
@@ -231,106 +217,6 @@ def view_window(
     my = max(min_margin, math.ceil(margin * (y1 - y0)))
     mx = max(min_margin, math.ceil(margin * (x1 - x0)))
     return max(0, y0 - my), min(ny, y1 + my), max(0, x0 - mx), min(nx, x1 + mx)
-
-
-def dataset_roots(runs: pd.DataFrame) -> list[Path]:
-    """The dataset folders of all runs: the keys of ``runs.dataset_checksums`` (JSON text)."""
-    roots: list[Path] = []
-    if runs is None or runs.empty or "dataset_checksums" not in runs.columns:
-        return roots
-    for text in runs["dataset_checksums"]:
-        if not isinstance(text, str) or not text:
-            continue
-        try:
-            keys = json.loads(text)
-        except ValueError:
-            log.warning("unreadable dataset_checksums in the runs table: %.80s", text)
-            continue
-        for key in keys if isinstance(keys, Mapping) else []:
-            if Path(key) not in roots:
-                roots.append(Path(key))
-    return roots
-
-
-# --------------------------------------------------------------------------------------------
-# finding the case again
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Datasets:
-    """Dataset folders, opened on first use with the run configuration's ``targets:`` rules."""
-
-    roots: list[Path]
-    configs: list[Mapping[str, Any]] = field(default_factory=list)
-    _opened: dict[Path, Dataset | None] = field(default_factory=dict)
-    _specs: dict[Path, Any] | None = None
-
-    def _target_specs(self) -> dict[Path, Any]:
-        """Folder → the ``targets:`` override of the run config entry that covers it, resolved
-        as the runner resolves dataset entries (recipe name or path, ``datasets:`` subset)."""
-        if self._specs is None:
-            from radioactive.data import TargetSpec, open_dataset
-            from radioactive.data.registry import dataset_roots as resolve
-
-            self._specs = {}
-            for config in self.configs:
-                for entry in config.get("datasets") or []:
-                    if not isinstance(entry, Mapping) or not entry.get("targets"):
-                        continue
-                    try:
-                        folders = resolve(entry.get("name", ""), config.get("cache_dir"))
-                    except Exception as error:
-                        log.warning("dataset entry %s cannot be resolved: %s", entry, error)
-                        continue
-                    names = entry.get("datasets") or []
-                    for folder in folders:
-                        if names and open_dataset(folder).name not in names:
-                            continue
-                        self._specs[folder.resolve()] = TargetSpec(**entry["targets"])
-        return self._specs
-
-    def open(self, root: Path) -> Dataset | None:
-        if root not in self._opened:
-            from radioactive.data import open_dataset
-
-            try:
-                spec = self._target_specs().get(root.resolve())
-                self._opened[root] = open_dataset(root, targets=spec)
-            except Exception as error:
-                log.warning("dataset folder %s cannot be opened: %s", root, error)
-                self._opened[root] = None
-        return self._opened[root]
-
-    def find(self, name: str, root: str | None = None) -> Dataset:
-        """The dataset of a unit: its recorded folder, else the run folder named ``name``."""
-        if root:
-            ds = self.open(Path(root))
-            if ds is None:
-                raise LookupError(f"its dataset folder {root} cannot be opened; was it moved?")
-            return ds
-        for folder in self.roots:
-            ds = self.open(folder)
-            if ds is not None and ds.name == name:
-                return ds
-        raise LookupError(
-            f"dataset {name!r} is in none of the run's dataset folders "
-            f"({', '.join(map(str, self.roots)) or 'none recorded'}); was it moved?"
-        )
-
-
-def _configs(runs: pd.DataFrame) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    if runs is None or "config" not in runs.columns:
-        return out
-    for text in runs["config"]:
-        try:
-            value = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
-            value = None
-        if isinstance(value, Mapping):
-            out.append(value)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,26 +350,11 @@ def _draw(
     return path
 
 
-def _recorded(units: pd.DataFrame, unit_id: str) -> tuple[str | None, int | None]:
-    """The dataset folder and label value a unit recorded (``None`` where it did not)."""
-    if units.empty or "unit_id" not in units.columns:
-        return None, None
-    row = units[units["unit_id"] == unit_id]
-    if row.empty:
-        return None, None
-    root = row.iloc[0].get("dataset_root")
-    value = row.iloc[0].get("label_value")
-    return (
-        str(root) if isinstance(root, str) and root else None,
-        int(value) if value is not None and not pd.isna(value) else None,
-    )
-
-
 def _overlay_unit(
     unit_id: str,
     unit_steps: pd.DataFrame,
-    datasets: _Datasets,
-    recorded: tuple[str | None, int | None],
+    datasets: DatasetFolders,
+    where: tuple[str | None, int | None],
     out_dir: Path,
     max_slices: int,
     crop: bool,
@@ -494,7 +365,7 @@ def _overlay_unit(
     path_text = final.get("prediction_path")
     if not isinstance(path_text, str) or not path_text:
         raise LookupError("its final step has no saved prediction (run with save_predictions)")
-    root, label_value = recorded
+    root, label_value = where
     ds = datasets.find(str(final["dataset"]), root)
     case = ds.case(str(final["case_id"]))
     names = [t.name for t in case.targets]
@@ -563,7 +434,7 @@ def make_overlays(
     view = as_view(steps)
     runs = view.runs if runs is None else runs
     chosen = list(units) if units is not None else choose_units(view, n_worst)
-    datasets = _Datasets(dataset_roots(runs), _configs(runs))
+    datasets = DatasetFolders(dataset_roots(runs), run_configs(runs))
     paths: list[Path] = []
     for unit_id in chosen:
         unit_steps = view.steps[view.steps["unit_id"] == unit_id]
@@ -571,10 +442,8 @@ def make_overlays(
             log.warning("overlay of unit %s skipped: no such unit in the results", unit_id)
             continue
         try:
-            recorded = _recorded(view.units, unit_id)
-            paths.append(
-                _overlay_unit(unit_id, unit_steps, datasets, recorded, out, max_slices, crop)
-            )
+            where = recorded(view.units, unit_id)
+            paths.append(_overlay_unit(unit_id, unit_steps, datasets, where, out, max_slices, crop))
         except Exception as error:  # one unit must not stop the others
             log.warning("overlay of unit %s skipped: %s", unit_id, error)
     return paths
