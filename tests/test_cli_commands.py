@@ -100,3 +100,16 @@ def test_report_of_a_plain_nnunet_dataset_with_a_skipped_pair(tmp_path: Path) ->
     (mean,) = dice["mean (datasets)"]
     printed = _flat(stdout_run.replace("│", " "))
     assert f"box_per_slice(jitter=0) - 4 {mean:.1f}" in printed
+
+
+def test_report_docs_example_runs(tmp_path: Path, monkeypatch) -> None:
+    import re
+
+    out = tmp_path / "results" / "demo"
+    assert _invoke("run", str(_experiment(tmp_path, "a.yaml")), "--out", str(out))[0] == 0
+    text = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text("utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(compile(block, "docs/report.md", "exec"), names)
+    assert set(names["tables"]) >= {"dice", "nsd", "effort", "refinement", "skipped"}
