@@ -184,3 +184,21 @@ def test_html_tables_have_no_stray_index(view: ResultsView) -> None:
     dice = _table(build_tables(view)["dice"])
     assert dice.split("</thead>")[0].count("<tr") == 1  # one header row, entry columns named
     assert "<th>model</th>" in dice
+
+
+def test_the_units_table_says_how_a_unit_ended() -> None:
+    steps = make_steps()
+    ok_unit = steps.loc[steps["status"] == "ok", "unit_id"].iloc[0]
+    units = (
+        steps.drop_duplicates("unit_id")[["unit_id", "dataset", "case_id", "target", "model",
+                                          "prompter", "user", "seed"]]
+        .assign(status="ok", error=None)
+        .reset_index(drop=True)
+    )  # fmt: skip
+    units.loc[units["unit_id"] == ok_unit, ["status", "error"]] = ["error", "killed"]
+    failed = set(steps.loc[steps["status"] == "error", "unit_id"])
+    units.loc[units["unit_id"].isin(failed), ["status", "error"]] = ["error", "boom"]
+    view = ResultsView.from_frames(steps, units)
+    assert ok_unit not in set(view.finals["unit_id"])  # its rows are ok, the unit is not
+    assert set(view.errors["unit_id"]) == failed | {ok_unit}
+    assert view.unit_counts()["error"] == len(failed) + 1

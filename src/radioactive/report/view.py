@@ -153,16 +153,19 @@ class ResultsView:
     ) -> ResultsView:
         """The view of a steps table (and the store's ``units`` and ``runs`` tables, if given)."""
         df = normalise_steps(steps)
-        finals = _final_steps(df)
-        finals = finals.sort_values([*UNIT, "unit_id"], kind="stable").reset_index(drop=True)
         units = units.copy() if units is not None else pd.DataFrame()
+        finals = _final_steps(df)
         failed = df[df["status"] == Status.ERROR.value]
         failed = failed.sort_values(["unit_id", "step"], kind="stable")
         errors = _identity_frame(failed.drop_duplicates("unit_id"), "error")
-        if not units.empty and "status" in units.columns:
-            skipped = _identity_frame(units[units["status"] == Status.SKIPPED.value], "reason")
-        else:
-            skipped = _identity_frame(pd.DataFrame(columns=[*UNIT, "reason"]), "reason")
+        skipped = _identity_frame(pd.DataFrame(columns=[*UNIT, "reason"]), "reason")
+        if not units.empty and {"unit_id", "status"} <= set(units.columns):
+            # the units table is the record of how each unit ended
+            status = units["status"].astype(str)
+            finals = finals[~finals["unit_id"].isin(set(units.loc[status != "ok", "unit_id"]))]
+            errors = _identity_frame(units[status == Status.ERROR.value], "error")
+            skipped = _identity_frame(units[status == Status.SKIPPED.value], "reason")
+        finals = finals.sort_values([*UNIT, "unit_id"], kind="stable").reset_index(drop=True)
         entries = finals[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY), kind="stable")
         return cls(
             steps=df,

@@ -45,7 +45,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, Status
+from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, Status, final_steps
 from radioactive.records import UNIT_STATUSES as _UNIT_STATUSES
 from radioactive.runner.store_rows import (
     JSON_RUN_COLUMNS,
@@ -440,7 +440,9 @@ class ResultStore:
             raise self._error("cannot read the results database", error) from error
 
     def summary(self) -> dict[str, Any]:
-        """Counts and, per (model, prompter, user), means over the last step of each ok unit.
+        """Counts and, per (model, prompter, user), plain means over the last step of each ok
+        unit (:func:`radioactive.records.final_steps`, pooled over datasets: the report's
+        dataset-weighted means are :class:`radioactive.report.view.ResultsView`'s).
 
         ``n_targets`` counts the ok units; ``mean_dice``/``mean_nsd`` leave out NaN (empty target
         and prediction) and NULL; ``mean_dof``/``mean_seconds`` are the means of ``cum_dof``/
@@ -454,29 +456,37 @@ class ResultStore:
             "SELECT status, count(*) FROM units GROUP BY status"
         ).fetchall():
             by_status[status] = count
-        final = con.execute(
-            """
-            WITH last AS (
-                SELECT s.* FROM step_rows s JOIN units u ON s.unit_id = u.unit_id
-                WHERE u.status = 'ok'
-                QUALIFY row_number() OVER (PARTITION BY s.unit_id ORDER BY s.step DESC) = 1
-            )
-            SELECT model, prompter, "user", count(*) AS n_targets,
-                   avg(CASE WHEN isnan(dice) THEN NULL ELSE dice END) AS mean_dice,
-                   avg(CASE WHEN isnan(nsd) THEN NULL ELSE nsd END) AS mean_nsd,
-                   avg(cum_dof) AS mean_dof,
-                   avg(CASE WHEN isnan(cum_seconds) THEN NULL ELSE cum_seconds END)
-                       AS mean_seconds
-            FROM last
-            GROUP BY model, prompter, "user"
-            ORDER BY model NULLS FIRST, prompter NULLS FIRST, "user" NULLS FIRST
-            """
+        ok = self._read(
+            "SELECT s.* FROM steps s JOIN units u USING (unit_id) WHERE u.status = ?",
+            [Status.OK.value],
         )
-        names = [d[0] for d in final.description or []]
-        groups = [dict(zip(names, row, strict=True)) for row in final.fetchall()]
+        groups = _final_groups(final_steps(ok))
         return {
             "runs": n_runs[0] if n_runs else 0,
             "units": by_status,
             "steps": n_steps[0] if n_steps else 0,
             "final": groups,
         }
+
+
+def _mean(values: pd.Series) -> float | None:
+    """Mean leaving NaN out; ``None`` when nothing is left (as SQL's ``avg``)."""
+    kept = pd.to_numeric(values, errors="coerce").dropna()
+    return float(kept.mean()) if len(kept) else None
+
+
+def _final_groups(last: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per (model, prompter, user) of the final steps: count and plain means (see summary)."""
+    if last.empty:
+        return []
+    keys = ["model", "prompter", "user"]
+    out = []
+    ordered = last.sort_values(keys, na_position="first", kind="stable")
+    for key, group in ordered.groupby(keys, sort=False, dropna=False):
+        model, prompter, user = (None if pd.isna(k) else k for k in key)
+        out.append({
+            "model": model, "prompter": prompter, "user": user, "n_targets": len(group),
+            "mean_dice": _mean(group["dice"]), "mean_nsd": _mean(group["nsd"]),
+            "mean_dof": _mean(group["cum_dof"]), "mean_seconds": _mean(group["cum_seconds"]),
+        })  # fmt: skip
+    return out
