@@ -7,9 +7,11 @@ prediction equals the target, the Dice target or the effort budget is reached, t
 repeat the last result with status ``"stopped"`` and no cost.
 
 Users receive the case's ``spacing_mm``. A propagation prompter gets the model's
-``slice_predictor()``; the initial step is then predicted through that predictor, which reuses
-the slices the prompter already had decoded, so each slice is decoded once and the time of the
-prompter's slice predictions lands in the step's timings.
+``slice_predictor()`` (one that only *uses* the model, ``uses_model``, gets it when the model has
+one); the initial step is then predicted through that predictor, which reuses the slices the
+prompter already had decoded, so each slice is decoded once and the time of the prompter's slice
+predictions lands in the step's timings. An empty initial interaction (``no_prompt``) predicts
+nothing: the first step scores an empty mask without calling the model.
 """
 
 from __future__ import annotations
@@ -41,12 +43,24 @@ class Stopping:
     effort_budget_s: float | None = None
 
 
+#: the scoring rules a prompting pair may carry (the CVPR 2025 preset's, see :class:`Scoring`)
+SCORING_RULES = ("nsd_min_dice", "time_budget_s")
+
+
 @dataclass(frozen=True)
 class Scoring:
-    """Which metrics to compute per step."""
+    """Which metrics to compute per step, and the scoring rules of a protocol.
+
+    ``nsd_min_dice``: NSD counts as 0 unless Dice exceeds this value (the CVPR 2025 organisers
+    compute NSD only when DSC > 0.2). ``time_budget_s``: when the model's time (encoder +
+    decoder) summed over all steps of a trajectory exceeds this many seconds, every step's Dice and
+    NSD count as 0 (the challenge's 90 s per class). ``None``: no such rule.
+    """
 
     nsd_tolerance_mm: float = 2.0
     surface: bool = True
+    nsd_min_dice: float | None = None
+    time_budget_s: float | None = None
 
 
 @dataclass
@@ -118,7 +132,23 @@ def score(
             "hd95_mm": sd.hd95(),
             "assd_mm": sd.assd(),
         }
+        if scoring.nsd_min_dice is not None and not out["dice"] > scoring.nsd_min_dice:
+            out["nsd"] = 0.0
     return out
+
+
+def over_time_budget(steps: list[Step], scoring: Scoring) -> bool:
+    """Whether the model's time over ``steps`` exceeds ``scoring.time_budget_s``."""
+    if scoring.time_budget_s is None:
+        return False
+    total = sum(s.timings.encoder_s + s.timings.decoder_s for s in steps)
+    return total > scoring.time_budget_s
+
+
+def _apply_time_budget(steps: list[Step], scoring: Scoring) -> list[Step]:
+    if not over_time_budget(steps, scoring):
+        return steps
+    return [dataclasses.replace(s, dice=0.0, nsd=0.0) for s in steps]
 
 
 def run_trajectory(
@@ -152,7 +182,9 @@ def run_trajectory(
     """
     model.reset()
     predictor: ModelSlicePredictor | None = None
-    if getattr(prompter, "needs_model", False):
+    if getattr(prompter, "needs_model", False) or (
+        getattr(prompter, "uses_model", False) and model.capabilities.slice_predictor
+    ):
         predictor = model.slice_predictor()
     history: list[Interaction] = []
     out: list[Step] = []
@@ -171,6 +203,8 @@ def run_trajectory(
         history.append(inter)
         if inter.is_empty and previous is not None:  # nothing to correct: the prediction stands
             pred = Prediction(previous.mask, previous.logits, StepTimings())
+        elif inter.is_empty:  # no initial prompt (no_prompt): nothing is predicted yet
+            pred = Prediction(np.zeros(target.shape, dtype=bool))
         elif i == 0 and predictor is not None:  # reuse the prompter's slice predictions
             pred = predictor.predict(inter, previous)
         else:
@@ -205,7 +239,7 @@ def run_trajectory(
                     )
                 )  # fmt: skip
             break
-    return out
+    return _apply_time_budget(out, scoring)
 
 
 def _done(

@@ -301,6 +301,9 @@ def test_every_prompter_gives_valid_reproducible_prompts(t: np.ndarray, seed: in
         a = prompter.initial(t, rng(seed), oracle(t))  # make_interaction checks image bounds
         b = prompter.initial(t, rng(seed), oracle(t))
         assert a.to_dict() == b.to_dict()
+        if not prompter.emits:  # no_prompt: the challenge's cases without a box
+            assert a.dof == 0 and not a.prompts and a.is_empty
+            continue
         assert a.dof > 0 and a.prompts
         assert a.realism.positives_outside == 0 and a.realism.negatives_inside == 0
         fg = set(np.flatnonzero(t.any(axis=(1, 2))).tolist())

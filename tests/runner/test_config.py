@@ -245,9 +245,12 @@ def test_family_contents() -> None:
     assert {k: len(v) for k, v in FAMILIES.items()} == {
         "static_2d": 20,
         "static_3d": 11,
-        "refinement": len(PRESETS) - 1,
+        "refinement": len([p for p in PRESETS if not p.startswith("cvpr25")]),
         "cvpr25": 1,
     }
+    (cvpr,) = FAMILIES["cvpr25"]
+    assert (cvpr.prompter, cvpr.steps) == ("cvpr25_box", 5)
+    assert dict(cvpr.scoring) == {"nsd_min_dice": 0.2, "time_budget_s": 90.0}
     specs = [p.prompter for p in FAMILIES["static_2d"]]
     assert specs[:5] == [f"points_per_slice(n={n})" for n in (1, 2, 3, 5, 10)]
     assert "alternating_points_per_slice(n=4)" in specs and "point_propagation(seeds=5)" in specs
@@ -263,13 +266,15 @@ def test_family_contents() -> None:
             assert pair.user is None and pair.steps == 0
             assert get_prompter(pair.prompter).dim == dim
     refine = {p.preset: p for p in FAMILIES["refinement"]}
-    assert "cvpr25" not in refine
+    assert not [name for name in refine if name.startswith("cvpr25")]
     assert refine["3b_inter+scribble"].keep_initial is False
     assert refine["1pps+scribble"] == PairSpec(
         prompter="points_per_slice(n=1)", user="scribble", steps=5, preset="1pps+scribble"
     )
     (cvpr,) = FAMILIES["cvpr25"]
-    assert (cvpr.prompter, cvpr.user, cvpr.steps) == ("box_3d", "center_of_largest_error", 5)
+    assert (cvpr.prompter, cvpr.user, cvpr.steps) == (
+        "cvpr25_box", "center_of_largest_error(mode='cvpr25')", 5,
+    )  # fmt: skip
 
 
 def test_all_families_expand_in_order_without_duplicates() -> None:

@@ -143,3 +143,49 @@ def test_run_refuses_a_misspelt_model_next_to_a_valid_one(dataset: Path, tmp_pat
     with pytest.raises(RadioactiveError, match="did you mean 'random_walker'"):
         run_experiment(config_from_dict(data), tmp_path / "out")
     assert not (tmp_path / "out" / "results.duckdb").exists()
+
+
+def test_a_new_prompter_version_is_a_new_unit(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prompter whose version changes makes other numbers: its units are stale, not reused."""
+    from radioactive.prompts.static import BoxPerSlice
+    from radioactive.runner.stale import StaleResultsError
+
+    out = tmp_path / "out"
+    run_experiment(config_from_dict(config(dataset, "box_per_slice")), out)
+    before = set(_units(out)["unit_id"])
+    monkeypatch.setattr(BoxPerSlice, "version", "99")
+    with pytest.raises(StaleResultsError, match="prompter"):
+        run_experiment(config_from_dict(config(dataset, "box_per_slice")), out)
+    report = run_experiment(config_from_dict(config(dataset, "box_per_slice")), out,
+                            replace_stale=True)  # fmt: skip
+    assert report.units_written == 4 and report.units_replaced == 4
+    assert set(_units(out)["unit_id"]).isdisjoint(before)
+
+
+def test_the_cvpr25_preset_runs_with_its_scoring_rules(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    data = config(dataset, "box_per_slice")
+    data["models"] = [{"name": "random_walker"}]
+    data["interactive"] = [{"preset": "cvpr25"}, {"preset": "cvpr25_no_box"}]
+    report = run_experiment(config_from_dict(data), out)
+    assert report.units_failed == 0, report.errors
+    units = _units(out)
+    cvpr = units[units["prompter"] == "cvpr25_box(max_shift=5)"]
+    assert len(cvpr) == 4
+    settings = json.loads(cvpr["versions"].iloc[0])["settings"]
+    assert settings["scoring"] == {"nsd_min_dice": 0.2, "time_budget_s": 90.0}
+    with ResultStore(out, read_only=True) as store:
+        steps = store.steps()
+    interactive = steps[steps["user"] != ""]
+    assert set(interactive.groupby("unit_id")["step"].max()) == {5}
+    assert (interactive.loc[interactive["dice"] <= 0.2, "nsd"] == 0).all()
+    no_box = steps[steps["prompter"] == "no_prompt"]
+    assert (no_box.loc[no_box["step"] == 0, ["dice", "nsd", "dof"]] == 0).all().all()
+    # switching a rule off is another setting: the units are stale, not mixed
+    data["interactive"] = [{"preset": "cvpr25", "scoring": {"time_budget_s": None}}]
+    from radioactive.runner.stale import StaleResultsError
+
+    with pytest.raises(StaleResultsError, match="scoring"):
+        run_experiment(config_from_dict(data), out)

@@ -75,8 +75,10 @@ class Prompter(_Described, ABC):
         default=DEFAULT_EFFORT, repr=False, compare=False, kw_only=True
     )
     #: 2: prompts axial slices of a 2D model; 3: prompts a 3D model
-    dim: ClassVar[int] = 2
+    dim: ClassVar[int | None] = 2
     needs_model: ClassVar[bool] = False
+    #: consults the model's slice predictor when the model has one, else prompts without it
+    uses_model: ClassVar[bool] = False
 
     @abstractmethod
     def initial(

@@ -8,7 +8,8 @@ themselves accumulate or not according to the user's ``keep_previous``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from radioactive.prompts.registry import get_prompter, get_user
 from radioactive.registry import Registry
@@ -22,12 +23,22 @@ class Preset:
     steps: int = 5
     keep_initial: bool = True
     paper_label: str = ""
+    #: scoring rules of the protocol (:data:`radioactive.session.SCORING_RULES`), e.g. the
+    #: CVPR 2025 challenge's NSD and time-budget rules
+    scoring: Mapping[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Build the prompter and the user once, raising on unknown names or parameters."""
         get_prompter(self.prompter)
         get_user(self.user)
 
+
+#: the CVPR 2025 organisers' click (``CVPR25_iter_eval.py``), see radioactive.prompts.cvpr25
+CVPR25_USER = "center_of_largest_error(mode='cvpr25')"
+
+#: the CVPR 2025 organisers' scoring rules: NSD only when DSC > 0.2, and 90 s of model time per
+#: class (here: per target) summed over the six steps, else DSC and NSD are 0
+CVPR25_SCORING: Mapping[str, float] = {"nsd_min_dice": 0.2, "time_budget_s": 90.0}
 
 #: presets by name (built-in ones in the paper's order; packages add more under the
 #: ``radioactive.presets`` entry-point group, each pointing at a :class:`Preset`)
@@ -91,10 +102,27 @@ PRESETS: Registry[Preset] = Registry(
             ),
             Preset(
                 "cvpr25",
+                "cvpr25_box",
+                CVPR25_USER,
+                steps=5,
+                paper_label="CVPR 2025: 2D box on the middle slice + z range, then 5 clicks at "
+                "the centre of the largest error, as the organisers' script",
+                scoring=CVPR25_SCORING,
+            ),
+            Preset(
+                "cvpr25_no_box",
+                "no_prompt",
+                CVPR25_USER,
+                steps=5,
+                paper_label="CVPR 2025 without a box: the first step scores 0, then 5 clicks",
+                scoring=CVPR25_SCORING,
+            ),
+            Preset(
+                "cvpr25_box3d",
                 "box_3d",
                 "center_of_largest_error",
                 steps=5,
-                paper_label="CVPR 2025: 3D box + 5 clicks at the centre of the largest error",
+                paper_label="3D box + 5 clicks at the centre of the largest error (mm distances)",
             ),
         )
     },

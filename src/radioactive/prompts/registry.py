@@ -31,7 +31,11 @@ T = TypeVar("T")
 
 
 def _load_prompters() -> None:
-    from radioactive.prompts import static  # noqa: F401  (registers the prompters)
+    import importlib
+
+    # registers the prompters: the protocol's, then the CVPR 2025 challenge's
+    for module in ("static", "cvpr25"):
+        importlib.import_module(f"radioactive.prompts.{module}")
 
 
 def _load_users() -> None:

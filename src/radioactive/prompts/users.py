@@ -302,14 +302,17 @@ class RandomError3DUser(_Corrector):
 @dataclasses.dataclass(frozen=True)
 class CenterOfLargestErrorUser(_Corrector):
     """The CVPR 2025 challenge rule (RITM / Xu et al. style): one click at the voxel of the largest
-    26-connected error component (pred ≠ target) farthest from the component's outside, by a
-    Euclidean distance transform on its bounding box padded with 1 voxel of background. Ties are
-    broken uniformly at random; the label is the target's value at the click.
+    26-connected error component (pred ≠ target, ties between components: the first in raster
+    order) farthest from the component's outside; the label is the target's value at the click.
 
-    Distances are in mm, with the spacing of the case being corrected (the ``spacing_mm`` that
-    :meth:`correct` receives; the session passes each case's own). The parameter ``spacing_mm``
-    fixes one spacing for every case instead (leave it unset in benchmarks); with neither,
-    distances are in voxel units. Version 2: version 1 ignored the case's spacing."""
+    ``mode='mm'`` (default): distances in mm by a Euclidean distance transform of the
+    component's bounding box padded with background, with the spacing of the case being
+    corrected (the ``spacing_mm`` that :meth:`correct` receives; the parameter ``spacing_mm``
+    fixes one spacing for every case instead); ties broken uniformly at random by the unit's
+    generator. ``mode='cvpr25'``: the organisers' ``CVPR25_iter_eval.py`` exactly — distances in
+    voxel units on a box padded by 25 % (2× pooled above 60 million voxels) and the tie picked by
+    their fixed seed (:func:`radioactive.prompts.cvpr25.organisers_click`); ``spacing_mm`` and the
+    generator are not used. Version 2: version 1 ignored the case's spacing."""
 
     name: ClassVar[str] = "center_of_largest_error"
     emits: ClassVar[frozenset[str]] = frozenset({"point"})
@@ -321,8 +324,11 @@ class CenterOfLargestErrorUser(_Corrector):
     )
 
     spacing_mm: tuple[float, float, float] | None = None
+    mode: str = "mm"
 
     def __post_init__(self) -> None:
+        if self.mode not in ("mm", "cvpr25"):
+            raise ValueError(f"mode must be 'mm' or 'cvpr25', got {self.mode!r}")
         if self.spacing_mm is None:
             return
         sp = tuple(float(s) for s in self.spacing_mm)
@@ -345,8 +351,13 @@ class CenterOfLargestErrorUser(_Corrector):
         if found is None:
             return self._nothing(t)
         comp, comp_box = found
-        spacing = self.spacing_mm if self.spacing_mm is not None else spacing_mm
-        local = deepest_voxel(comp, rng, spacing)
+        if self.mode == "cvpr25":
+            from radioactive.prompts.cvpr25 import organisers_click
+
+            local = organisers_click(comp)
+        else:
+            spacing = self.spacing_mm if self.spacing_mm is not None else spacing_mm
+            local = deepest_voxel(comp, rng, spacing)
         zyx = tuple(
             int(v) + a.start + b.start for v, a, b in zip(local, box, comp_box, strict=True)
         )

@@ -7,6 +7,8 @@ drops the duplicates (the same canonical prompter, user, steps and keep_initial)
 
 from __future__ import annotations
 
+from typing import Any
+
 from radioactive.errors import RadioactiveError
 from radioactive.prompts.presets import PRESETS, get_preset
 from radioactive.runner.schema import (
@@ -26,8 +28,9 @@ def _static(*specs: str) -> list[PairSpec]:
 def _from_preset(name: str) -> PairSpec:
     p = PRESETS[name]
     return PairSpec(
-        prompter=p.prompter, user=p.user, steps=p.steps, keep_initial=p.keep_initial, preset=name
-    )
+        prompter=p.prompter, user=p.user, steps=p.steps, keep_initial=p.keep_initial, preset=name,
+        scoring=tuple(sorted(p.scoring.items())),
+    )  # fmt: skip
 
 
 #: The prompting groups of the RadioActive paper (arXiv 2411.07885) and of CVPR 2025:
@@ -38,8 +41,10 @@ def _from_preset(name: str) -> PairSpec:
 #:   3D box, box interpolation (k = 3, 5, 10; k = 3 with 3 and 5 px jitter) and box propagation;
 #: * ``static_3d``: the static prompters of 3D models (§3): n random points, n centre points
 #:   (n = 1, 2, 3, 5, 10) and the 3D box;
-#: * ``refinement``: the reference's interactive presets (§4): every preset but ``cvpr25``;
-#: * ``cvpr25``: the CVPR 2025 challenge protocol (3D box + 5 clicks at the largest error).
+#: * ``refinement``: the reference's interactive presets (§4): every preset but the CVPR 2025
+#:   ones (``cvpr25*``);
+#: * ``cvpr25``: the CVPR 2025 challenge protocol (2D box on the middle slice + z range, 5 clicks
+#:   at the largest error, the organisers' scoring rules).
 FAMILIES: dict[str, list[PairSpec]] = {
     "static_2d": _static(
         *(f"points_per_slice(n={n})" for n in (1, 2, 3, 5, 10)),
@@ -59,7 +64,7 @@ FAMILIES: dict[str, list[PairSpec]] = {
         *(f"center_points_3d(n={n})" for n in (1, 2, 3, 5, 10)),
         "box_3d",
     ),
-    "refinement": [_from_preset(name) for name in PRESETS if name != "cvpr25"],
+    "refinement": [_from_preset(name) for name in PRESETS if not name.startswith("cvpr25")],
     "cvpr25": [_from_preset("cvpr25")],
 }
 
@@ -82,7 +87,7 @@ def expand_pairs(config: ExperimentConfig) -> tuple[list[PairSpec], list[str]]:
             problems.append(f"{where}: {_one_line(exc)}")
 
     out: list[PairSpec] = []
-    seen: set[tuple[str, str | None, int, bool]] = set()
+    seen: set[tuple[Any, ...]] = set()
     for where, pair in candidates:
         try:
             prompter = get_prompter(pair.prompter).spec
@@ -96,7 +101,8 @@ def expand_pairs(config: ExperimentConfig) -> tuple[list[PairSpec], list[str]]:
             except RadioactiveError as exc:
                 problems.append(f"{where}: {_one_line(exc)}")
                 continue
-        key = (prompter, user, pair.steps, pair.keep_initial if user else True)
+        key = (prompter, user, pair.steps, pair.keep_initial if user else True,
+               pair.scoring)  # fmt: skip
         if key not in seen:
             seen.add(key)
             out.append(pair)
@@ -114,6 +120,8 @@ def interactive_pair(config: ExperimentConfig, entry: InteractiveSpec) -> PairSp
     keep = entry.keep_initial
     if keep is None:
         keep = preset.keep_initial if preset else True
+    scoring = {**(dict(preset.scoring) if preset else {}), **(entry.scoring or {})}
     return PairSpec(
-        prompter=prompter, user=user, steps=steps, keep_initial=keep, preset=entry.preset
-    )
+        prompter=prompter, user=user, steps=steps, keep_initial=keep, preset=entry.preset,
+        scoring=tuple(sorted(scoring.items())),
+    )  # fmt: skip

@@ -46,21 +46,31 @@ class PairJob:
     keep_initial: bool
     prompter_source: str = ""  # spec@version
     user_source: str | None = None
+    #: the pair's scoring rules (``session.SCORING_RULES``), sorted by name; none: ()
+    scoring: tuple[tuple[str, float], ...] = ()
 
     @property
     def signature(self) -> str:
-        """The pair's part of a slot, as text."""
+        """The pair's part of a slot, as text (its scoring rules are settings, not its slot)."""
         return _canonical_json([self.prompter, self.user or "", self.steps, self.keep_initial])
 
     def sources(self) -> dict[str, Any]:
-        """The pair's part of the settings: its ``spec@version`` strings."""
-        return {"prompter": self.prompter_source, "user": self.user_source}
+        """The pair's part of the settings: its ``spec@version`` strings (and scoring rules)."""
+        out: dict[str, Any] = {"prompter": self.prompter_source, "user": self.user_source}
+        return {**out, "scoring": dict(self.scoring)} if self.scoring else out
 
 
-def canonical_pair(prompter: str, user: str | None, steps: int, keep_initial: bool) -> PairJob:
+def canonical_pair(
+    prompter: str,
+    user: str | None,
+    steps: int,
+    keep_initial: bool,
+    scoring: Mapping[str, float | None] | None = None,
+) -> PairJob:
     """The :class:`PairJob` of a prompter and user given in any spelling.
 
-    ``keep_initial`` only matters with a user; a static pair always has ``True``.
+    ``keep_initial`` only matters with a user; a static pair always has ``True``. ``scoring``:
+    the pair's scoring rules (rules set to ``None`` are left out).
     """
     from radioactive.prompts.base import get_prompter, get_user
 
@@ -73,6 +83,7 @@ def canonical_pair(prompter: str, user: str | None, steps: int, keep_initial: bo
         keep_initial=bool(keep_initial) if u is not None else True,
         prompter_source=p.source,
         user_source=u.source if u is not None else None,
+        scoring=tuple(sorted((k, float(v)) for k, v in (scoring or {}).items() if v is not None)),
     )
 
 

@@ -107,11 +107,13 @@ def unit_key(job: CaseJob, target: str, pair: PairJob, seed: int) -> dict[str, A
 
 
 def unit_id(key: dict[str, Any], pair: PairJob, context: str) -> str:
-    """Stable id of a unit: its key plus everything that changes its numbers."""
+    """Stable id of a unit: its key plus everything that changes its numbers (the job's
+    settings and data in ``context``; the pair's ``spec@version`` strings and scoring rules)."""
     blob = json.dumps(
-        {**key, "steps": pair.steps, "keep_initial": pair.keep_initial, "context": context},
+        {**key, "steps": pair.steps, "keep_initial": pair.keep_initial, "context": context,
+         "pair": pair.sources()},
         sort_keys=True,
-    )
+    )  # fmt: skip
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -290,7 +292,7 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
                 steps=pair.steps,
                 keep_initial=pair.keep_initial,
                 stopping=Stopping(job.dice_target, job.effort_budget_s),
-                scoring=Scoring(tol, job.surface),
+                scoring=Scoring(tol, job.surface, **dict(pair.scoring)),
                 keep_predictions=job.save_predictions,
             )
         except Exception as exc:

@@ -69,7 +69,7 @@ def replayable(prompter: str, user: str | None) -> str | None:
         obj = get_prompter(prompter)
     except Exception as exc:
         return f"{prompter}: cannot be built here ({_message(exc)})"
-    if getattr(obj, "needs_model", False):
+    if getattr(obj, "needs_model", False) or getattr(obj, "uses_model", False):
         return f"{prompter}: its prompts depend on the model (it asks the model as it goes)"
     return None
 

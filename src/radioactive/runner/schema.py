@@ -85,6 +85,22 @@ class ModelSpec(BaseModel):
         return self.label or self.name
 
 
+def _check_rules(rules: dict[str, float | None]) -> dict[str, float | None]:
+    """``rules`` if every name is a scoring rule and every value ``None`` or a number ≥ 0."""
+    from radioactive.registry import did_you_mean
+    from radioactive.session import SCORING_RULES
+
+    for name, value in rules.items():
+        if name not in SCORING_RULES:
+            hint = did_you_mean(name, SCORING_RULES)
+            raise ValueError(
+                f"unknown scoring rule {name!r}{hint}; the rules are {', '.join(SCORING_RULES)}"
+            )
+        if value is not None and not value >= 0:
+            raise ValueError(f"scoring rule {name} must be >= 0 or null, got {value}")
+    return rules
+
+
 class PairSpec(BaseModel):
     """One prompting strategy: an initial prompter and, for interactive runs, a simulated user.
 
@@ -100,6 +116,15 @@ class PairSpec(BaseModel):
     keep_initial: bool = True
     #: the preset it came from, for display
     preset: str | None = None
+    #: scoring rules as sorted (name, value) pairs (``nsd_min_dice``, ``time_budget_s``;
+    #: ``None`` switches one off); a mapping is accepted
+    scoring: tuple[tuple[str, float | None], ...] = ()
+
+    @field_validator("scoring", mode="before")
+    @classmethod
+    def _known_rules(cls, v: Any) -> Any:
+        items = dict(v.items() if hasattr(v, "items") else v or ())
+        return tuple(sorted(_check_rules(items).items()))
 
     @property
     def label(self) -> str:
@@ -112,6 +137,8 @@ class PairSpec(BaseModel):
                 for k in ("prompter", "user", "steps", "keep_initial")
                 if base is not None and getattr(self, k) != getattr(base, k)
             ]
+            rules = dict(base.scoring) if base is not None else {}
+            changed += [f"{k}={v}" for k, v in self.scoring if rules.get(k) != v]
             return f"{self.preset} ({', '.join(changed)})" if changed else self.preset
         return f"{self.prompter} + {self.user}" if self.user else self.prompter
 
@@ -130,6 +157,13 @@ class InteractiveSpec(BaseModel):
     user: str | None = None
     steps: int | None = Field(default=None, ge=0, le=MAX_STEPS)
     keep_initial: bool | None = None
+    #: scoring rules over the preset's (``nsd_min_dice``, ``time_budget_s``; ``None``: off)
+    scoring: dict[str, float | None] | None = None
+
+    @field_validator("scoring")
+    @classmethod
+    def _known_rules(cls, v: dict[str, float | None] | None) -> dict[str, float | None] | None:
+        return None if v is None else _check_rules(v)
 
     @model_validator(mode="after")
     def _preset_or_pair(self) -> InteractiveSpec:
