@@ -262,3 +262,24 @@ def test_auc_and_final_metrics_equal_the_organisers_formulas() -> None:
     nsd_auc = integrate.cumulative_trapezoid(np.array(nsds[-n_clicks:]), np.arange(n_clicks))[-1]
     assert auc_cvpr25(dscs) == dsc_auc and auc_cvpr25(nsds) == nsd_auc
     assert not math.isnan(dsc_auc) and dsc_auc > 0
+
+
+def test_slice_wise_models_propagate_the_box_over_the_z_range() -> None:
+    from radioactive.models import get_model
+
+    target = np.zeros((12, 40, 40), dtype=bool)
+    target[2:10, 10:30, 8:25] = True
+    model = get_model("filled_box")
+    model.prepare(np.where(target, 200.0, 0.0).astype(np.float32), (1.0, 1.0, 1.0))
+    (first,) = run_trajectory(model, target, (1, 1, 1), get_prompter("cvpr25_box(max_shift=0)"),
+                              np.random.default_rng(0))  # fmt: skip
+    inter = first.interaction
+    boxes = [p for p in inter.prompts if isinstance(p, Box2D)]
+    assert sorted(b.z for b in boxes) == list(range(2, 10))  # every slice of the z range
+    assert len(inter.user_prompts) == 3 and inter.dof == 4  # charged: the box and the range
+    assert first.dice == 1.0
+    # a model without a slice predictor gets the box and the range as they are
+    timed = _Timed(target, 0.0)
+    (step,) = run_trajectory(timed, target, (1, 1, 1), get_prompter("cvpr25_box(max_shift=0)"),
+                             np.random.default_rng(0))  # fmt: skip
+    assert step.interaction.prompts == step.interaction.user_prompts and timed.calls == 1
