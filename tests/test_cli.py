@@ -67,7 +67,7 @@ def test_columns_still_sets_the_width() -> None:
     env = {**os.environ, "COLUMNS": "60"}
     done = subprocess.run(
         [sys.executable, "-m", "radioactive.cli", "ls", "presets"],
-        capture_output=True, text=True, env=env, timeout=120, check=True,
+        capture_output=True, text=True, encoding="utf-8", env=env, timeout=120, check=True,
     )  # fmt: skip
     assert max(len(line) for line in done.stdout.splitlines()) <= 60
 

@@ -122,7 +122,7 @@ def test_the_console_script_handles_errors_too(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RADIOACTIVE_DEBUG"}
     done = subprocess.run(
         [sys.executable, "-m", "radioactive.cli", "report", str(tmp_path / "none")],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True, text=True, encoding="utf-8", env=env, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Error: no results database here" in _flat(done.stderr)
