@@ -17,8 +17,8 @@ from radioactive.prompts import UnknownNameError
 
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
     assert model_names() == [
-        "filled_box", "litemedsam", "medsam", "mobilesam", "nninteractive", "random_walker",
-        "sam", "sam2", "sam2_video", "sammed3d",
+        "cvpr25_container", "filled_box", "litemedsam", "medsam", "mobilesam", "nninteractive",
+        "random_walker", "sam", "sam2", "sam2_video", "sammed3d",
     ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"

@@ -5,8 +5,8 @@ package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
 >>> model_names()  # doctest: +NORMALIZE_WHITESPACE
-['filled_box', 'litemedsam', 'medsam', 'mobilesam', 'nninteractive', 'random_walker', 'sam',
- 'sam2', 'sam2_video', 'sammed3d']
+['cvpr25_container', 'filled_box', 'litemedsam', 'medsam', 'mobilesam', 'nninteractive',
+ 'random_walker', 'sam', 'sam2', 'sam2_video', 'sammed3d']
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ MODELS: dict[str, str] = {
     "medsam": "radioactive.models.sam:MedSAMBackend",
     "sammed3d": "radioactive.models.sammed3d:SAMMed3DModel",
     "nninteractive": "radioactive.models.nninteractive:NNInteractiveModel",
+    "cvpr25_container": "radioactive.models.cvpr25_container:Cvpr25ContainerModel",
 }
 
 ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt")
