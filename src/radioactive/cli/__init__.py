@@ -10,6 +10,7 @@ commands so that ``--help`` stays fast.
 from __future__ import annotations
 
 from radioactive.cli import (  # noqa: F401  (each module registers its commands)
+    cvpr25,
     datasets,
     demo,
     ls,

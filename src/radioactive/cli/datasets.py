@@ -207,3 +207,39 @@ def datasets_info(
 ) -> None:
     """Print every case with shape, spacing, modality and targets."""
     raise typer.Exit(show_info(name_or_path, cache_dir, as_json))
+
+
+@datasets_app.command("export-cvpr25")
+def datasets_export_cvpr25(
+    name_or_path: Annotated[str, typer.Argument(help="Recipe name (e.g. demo) or dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the challenge .npz files.")],
+    seed: Annotated[int, typer.Option(help="Seed of the boxes' random shifts.")] = 0,
+    intensity: Annotated[
+        str, typer.Option(help="'auto' (the challenge's preparation) or an intensity preset.")
+    ] = "auto",
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Write a prepared dataset as CVPR 2025 challenge .npz files (imgs, gts, spacing, boxes), so
+    the organisers' CVPR25_iter_eval.py runs on it (a suite: one sub-folder per dataset)."""
+    from rich.progress import Progress
+
+    from radioactive.data.cvpr25_npz import export_cvpr25
+    from radioactive.data.registry import resolve_datasets
+
+    datasets = resolve_datasets(name_or_path, cache_dir)
+    total = 0
+    with Progress(console=_ui.err, transient=True) as progress:
+        for ds in datasets:
+            folder = out if len(datasets) == 1 else out / ds.name
+            task = progress.add_task(f"exporting {ds.name}", total=len(ds))
+            paths = export_cvpr25(
+                ds, folder, seed=seed, intensity=intensity,
+                progress=lambda done, n, t=task: progress.update(t, completed=done),
+            )  # fmt: skip
+            total += len(paths)
+            _ui.out.print(f"{ds.name}: {len(paths)} cases → {folder}", highlight=False)
+    _ui.out.print(
+        f"{total} challenge files written; run the organisers' script with "
+        f"--test_img_path {out if len(datasets) == 1 else out / '<dataset>'}",
+        highlight=False,
+    )
