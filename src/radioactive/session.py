@@ -242,6 +242,87 @@ def run_trajectory(
     return _apply_time_budget(out, scoring)
 
 
+def run_joint_trajectories(
+    model: Any,
+    targets: list[npt.NDArray[np.bool_]],
+    spacing_mm: tuple[float, float, float],
+    prompter: Prompter,
+    rngs: list[np.random.Generator],
+    *,
+    user: SimulatedUser | None = None,
+    steps: int = 0,
+    keep_initial: bool = True,
+    scoring: Scoring = Scoring(),
+    keep_predictions: bool = False,
+) -> list[list[Step]]:
+    """The trajectories of all targets of a case at once, one model call per step (the CVPR
+    2025 challenge's multi-class mode, for a model whose ``capabilities.multi_class`` is true).
+
+    Each step, every target gets its own prompt (its prompter or user, its own generator and
+    history), then ``model.predict_classes(interactions, previous)`` segments all of them in one
+    call; each target's row carries an equal share of that call's time. All ``1 + steps`` steps
+    are run (a target with nothing to correct sends no prompt), as the organisers do. The scoring
+    rules apply to the case as theirs do: NSD counts as 0 at a step whose mean Dice over the
+    targets is not above ``nsd_min_dice``, and every Dice and NSD is 0 when the calls' time over
+    the trajectory exceeds ``time_budget_s`` × the number of targets. Returns one list of steps
+    per target, in the order of ``targets``.
+    """
+    model.reset()
+    n = len(targets)
+    plain = dataclasses.replace(scoring, nsd_min_dice=None, time_budget_s=None)
+    histories: list[list[Interaction]] = [[] for _ in range(n)]
+    previous: list[Prediction | None] = [None] * n
+    out: list[list[Step]] = [[] for _ in range(n)]
+    cum = [(0, 0.0)] * n
+    total_s = 0.0
+    n_steps = steps if user is not None else 0
+    for i in range(n_steps + 1):
+        t0 = time.perf_counter()
+        inters = []
+        for k in range(n):
+            if i == 0:
+                inter = prompter.initial(targets[k], rngs[k], None)
+            else:
+                assert user is not None and previous[k] is not None
+                inter = user.correct(
+                    targets[k], previous[k].mask, histories[k], rngs[k], spacing_mm=spacing_mm
+                )
+                if i == 1 and not keep_initial:
+                    inter = dataclasses.replace(inter, keep_previous=False)
+            histories[k].append(inter)
+            inters.append(inter)
+        if i == 0 and all(x.is_empty for x in inters):  # no initial prompt: nothing predicted
+            preds = [Prediction(np.zeros(t.shape, dtype=bool)) for t in targets]
+        else:
+            preds = list(model.predict_classes(inters, previous))
+        call = preds[0].timings if preds else StepTimings()
+        total_s += call.encoder_s + call.decoder_s
+        share = StepTimings(encoder_s=call.encoder_s / n, decoder_s=call.decoder_s / n)
+        wall = (time.perf_counter() - t0) / n
+        for k in range(n):
+            inter, pred = inters[k], preds[k]
+            dof, secs = cum[k][0] + inter.dof, cum[k][1] + inter.seconds
+            cum[k] = (dof, secs)
+            out[k].append(
+                Step(
+                    step=i, status=Status.OK, interaction=inter, dof=inter.dof,
+                    seconds=inter.seconds, cum_dof=dof, cum_seconds=secs, timings=share,
+                    wall_s=wall, peak_mem_mb=peak_memory_mb(),
+                    prediction=pred.mask if keep_predictions else None,
+                    **score(pred.mask, targets[k], spacing_mm, plain),
+                )
+            )  # fmt: skip
+        previous = preds
+    if scoring.nsd_min_dice is not None:
+        for i in range(n_steps + 1):
+            if not float(np.mean([t[i].dice for t in out])) > scoring.nsd_min_dice:
+                for t in out:
+                    t[i] = dataclasses.replace(t[i], nsd=0.0)
+    if scoring.time_budget_s is not None and total_s > scoring.time_budget_s * n:
+        out = [[dataclasses.replace(s, dice=0.0, nsd=0.0) for s in t] for t in out]
+    return out
+
+
 def _done(
     pred: npt.NDArray[np.bool_],
     target: npt.NDArray[np.bool_],

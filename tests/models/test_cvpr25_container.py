@@ -196,3 +196,53 @@ def test_a_real_container(tmp_path: Path) -> None:  # pragma: no cover - needs D
     (step,) = run_trajectory(model, target, (1, 1, 1), get_prompter("cvpr25_box(max_shift=0)"),
                              np.random.default_rng(0))  # fmt: skip
     assert step.dice > 0.8
+
+
+def test_multi_class_mode_sends_every_target_in_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from radioactive.session import run_joint_trajectories
+
+    first = _target()
+    second = np.zeros_like(first)
+    second[3:9, 22:30, 20:27] = True
+    model = _model(tmp_path, monkeypatch)
+    model.prepare(np.where(first | second, 300.0, -50.0).astype(np.float32), (1.0, 1.0, 1.0), "CT")
+    runs = run_joint_trajectories(
+        model, [first, second], (1.0, 1.0, 1.0), get_prompter("cvpr25_box"),
+        [np.random.default_rng(1), np.random.default_rng(2)],
+        user=get_user("center_of_largest_error(mode='cvpr25')"), steps=3,
+        scoring=Scoring(nsd_min_dice=0.2, time_budget_s=90.0),
+    )  # fmt: skip
+    log = _log(tmp_path)
+    assert len(log) == 4 and all(r["n_classes"] == 2 for r in log)  # one run per step
+    boxes = log[0]["boxes"]
+    assert boxes[0] == cvpr25.organisers_box(first, int(np.random.default_rng(1).integers(0, 6)))
+    assert boxes[1] == cvpr25.organisers_box(second, int(np.random.default_rng(2).integers(0, 6)))
+    assert log[1]["prev_pred_labels"] == [0, 1, 2]  # the previous masks as one label map
+    assert [len(r) for r in runs] == [4, 4]
+    assert runs[1][0].dice > 0.9 and runs[0][-1].dice > runs[0][0].dice
+    # the call's time is shared between the targets' rows
+    assert runs[0][2].timings.decoder_s == runs[1][2].timings.decoder_s > 0
+
+
+def test_multi_class_entries_through_the_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_dataset(tmp_path / "Dataset001_Tiny", cases=("c1",))
+    monkeypatch.setenv("SUBMISSION_LOG", str(tmp_path / "log.jsonl"))
+    data = {"datasets": [{"name": str(root)}], "prompters": [],
+            "models": [{"name": "cvpr25_container", "options": {"command": COMMAND}},
+                       {"name": "random_walker"}],
+            "interactive": [{"preset": "cvpr25", "steps": 2, "multi_class": True}]}  # fmt: skip
+    report = run_experiment(config_from_dict(data), tmp_path / "out")
+    assert report.units_failed == 0, report.errors
+    assert any("random_walker" in line and "multi_class" in line for line in report.skipped_combos)
+    with ResultStore(tmp_path / "out", read_only=True) as store:
+        units = store.units()
+    ok = units[units["status"] == "ok"]
+    assert sorted(ok["target"]) == ["ball", "cube"] and set(ok["model"]) == {"cvpr25_container"}
+    assert json.loads(ok["versions"].iloc[0])["settings"]["multi_class"] is True
+    assert [r["n_classes"] for r in _log(tmp_path)] == [2, 2, 2]  # 3 steps, both targets each
+    again = run_experiment(config_from_dict(data), tmp_path / "out")
+    assert again.units_written == 0  # resumed: nothing twice

@@ -127,6 +127,7 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
         ),
         "slice_predictor": (not full_model) or caps.slice_predictor,
         "accepts_mask": caps.accepts_mask,
+        "multi_class": caps.multi_class,
         "licence": card.licence,
         "checkpoint": card.checkpoint,
         "checkpoint_sha256": card.checkpoint_sha256,

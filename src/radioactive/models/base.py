@@ -60,6 +60,8 @@ class Capabilities:
     accepts_mask: bool = False
     #: whether the model can be run on any slice with a "predict this slice" callback
     slice_predictor: bool = False
+    #: whether ``predict_classes`` segments several targets of a case in one call
+    multi_class: bool = False
 
     def unsupported(self, prompts: tuple[Prompt, ...] | list[Prompt]) -> list[str]:
         """Prompt kinds among ``prompts`` that this model cannot take (z-limits are never sent to

@@ -18,9 +18,12 @@ the submission once, statelessly, and reads ``outputs/<case>.npz`` back:
   segmentation, uint8 ``(D, H, W)``, class labels. The first step has neither key, as the
   organisers' first run. No ``gts`` is written: a submission never sees the ground truth.
 
-The submission writes ``segs`` (``(D, H, W)``, class labels; here one class, label 1) into
-``outputs/<case>.npz``. The case is named ``<modality>_<n>.npz`` (``CT_…``, ``MR_…``), since
-submissions read the modality from that prefix as the challenge's case names carry it.
+The submission writes ``segs`` (``(D, H, W)``, class labels) into ``outputs/<case>.npz``. One
+target per trajectory is class 1; in the multi-class mode (``multi_class: true`` on an
+interactive entry, :func:`radioactive.session.run_joint_trajectories`) all targets of a case are
+classes 1…n of one run per step, as the organisers send them. The case is named
+``<modality>_<n>.npz`` (``CT_…``, ``MR_…``), since submissions read the modality from that
+prefix as the challenge's case names carry it.
 
 Two ways to run a submission:
 
@@ -136,25 +139,31 @@ def docker_command(
     return command
 
 
+Click = tuple[tuple[int, int, int], bool]
+
+
 def case_input(
     imgs: npt.NDArray[np.uint8],
     spacing: tuple[float, float, float],
-    box: dict[str, int] | None,
-    clicks: list[tuple[tuple[int, int, int], bool]] | None,
+    boxes: list[dict[str, int]] | None,
+    clicks: list[list[Click]] | None,
     prev_pred: npt.NDArray[np.uint8] | None,
 ) -> dict[str, Any]:
-    """The arrays of one challenge input file for one class: ``clicks`` is ``None`` at the first
-    step (no ``clicks``, ``clicks_order``, ``prev_pred``), else every click so far as
-    ``((z, y, x), positive)``."""
+    """The arrays of one challenge input file, one entry per class in ``boxes`` and ``clicks``:
+    ``clicks`` is ``None`` at the first step (no ``clicks``, ``clicks_order``, ``prev_pred``),
+    else every click so far of each class as ``((z, y, x), positive)``; ``boxes`` is ``None``
+    when the case has no box."""
     data: dict[str, Any] = {"imgs": imgs, "spacing": np.asarray(spacing, dtype=np.float64)}
     if clicks is not None:
-        fg = [[np.int64(c) for c in zyx] for zyx, positive in clicks if positive]
-        bg = [[np.int64(c) for c in zyx] for zyx, positive in clicks if not positive]
-        data["clicks"] = [{"fg": fg, "bg": bg}]
-        data["clicks_order"] = [["fg" if positive else "bg" for _, positive in clicks]]
+        data["clicks"] = [
+            {"fg": [[np.int64(c) for c in zyx] for zyx, positive in mine if positive],
+             "bg": [[np.int64(c) for c in zyx] for zyx, positive in mine if not positive]}
+            for mine in clicks
+        ]  # fmt: skip
+        data["clicks_order"] = [["fg" if positive else "bg" for _, positive in m] for m in clicks]
         data["prev_pred"] = prev_pred
-    if box is not None:
-        data["boxes"] = [{k: np.int64(v) for k, v in box.items()}]
+    if boxes is not None:
+        data["boxes"] = [{k: np.int64(v) for k, v in box.items()} for box in boxes]
     return data
 
 
@@ -202,7 +211,7 @@ class Cvpr25ContainerModel(NoSlicePredictor):
         "challenge (JunMa11/CVPR-MedSegFMCompetition)",
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
-        dim=3, prompt_types=frozenset({"box2d", "point"}), accepts_mask=False
+        dim=3, prompt_types=frozenset({"box2d", "point"}), accepts_mask=False, multi_class=True
     )
     contracts: ClassVar[tuple[InputContract, ...]] = CONTRACTS
 
@@ -350,8 +359,8 @@ class Cvpr25ContainerModel(NoSlicePredictor):
         self.reset()
 
     def reset(self) -> None:
-        self.box: dict[str, int] | None = None
-        self.clicks: list[tuple[tuple[int, int, int], bool]] = []
+        self.boxes: list[dict[str, int] | None] = []
+        self.clicks: list[list[Click]] = []
         self.steps = 0
 
     def _box_of(self, interaction: Interaction) -> dict[str, int] | None:
@@ -371,29 +380,45 @@ class Cvpr25ContainerModel(NoSlicePredictor):
                 "z_mid_x_max": b.hi[1] - 1, "z_mid_y_max": b.hi[0] - 1}  # fmt: skip
 
     def predict(self, interaction: Interaction, previous: Prediction | None) -> Prediction:
-        check_supported(self.card.name, self.capabilities, interaction)
+        """One target: :meth:`predict_classes` with one class."""
+        return self.predict_classes([interaction], [previous])[0]
+
+    def predict_classes(
+        self, interactions: list[Interaction], previous: list[Prediction | None]
+    ) -> list[Prediction]:
+        """All targets of a case in one run of the submission (class ``k + 1`` is
+        ``interactions[k]``): one entry per class in ``boxes`` and ``clicks``, the previous
+        masks as one label map in ``prev_pred``. Each returned prediction carries the run's
+        whole wall time."""
         if self.imgs is None:
             raise RuntimeError("call prepare(image, spacing_mm) first")
-        box = self._box_of(interaction)
-        if box is not None:
-            self.box = box
-        elif not interaction.keep_previous:
-            self.box = None
-        new = [(p.zyx, p.positive) for p in interaction.prompts if isinstance(p, Point)]
-        self.clicks = [*self.clicks, *new] if interaction.keep_previous else list(new)
-        first = self.steps == 0 and not self.clicks
-        prev = (
-            previous.mask.astype(np.uint8)
-            if previous is not None
-            else np.zeros(self.imgs.shape, dtype=np.uint8)
-        )
+        n = len(interactions)
+        if len(self.clicks) != n:
+            self.boxes, self.clicks = [None] * n, [[] for _ in range(n)]
+        for k, interaction in enumerate(interactions):
+            check_supported(self.card.name, self.capabilities, interaction)
+            box = self._box_of(interaction)
+            if box is not None:
+                self.boxes[k] = box
+            elif not interaction.keep_previous:
+                self.boxes[k] = None
+            new = [(p.zyx, p.positive) for p in interaction.prompts if isinstance(p, Point)]
+            self.clicks[k] = [*self.clicks[k], *new] if interaction.keep_previous else new
+        first = self.steps == 0 and not any(self.clicks)
+        prev = np.zeros(self.imgs.shape, dtype=np.uint8)
+        for k, p in enumerate(previous):
+            if p is not None:
+                prev[p.mask] = k + 1
+        boxes = [b for b in self.boxes if b is not None]
+        if boxes and len(boxes) != n:
+            raise ValueError("a challenge case has a box for every class or for none")
         step_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.workdir))
         inputs, outputs = step_dir / "inputs", step_dir / "outputs"
         inputs.mkdir()
         outputs.mkdir()
         os.chmod(outputs, 0o777)  # a container's user writes here
-        data = case_input(self.imgs, self.spacing, self.box, None if first else self.clicks,
-                          None if first else prev)  # fmt: skip
+        data = case_input(self.imgs, self.spacing, boxes or None,
+                          None if first else self.clicks, None if first else prev)  # fmt: skip
         _save_npz(inputs / self.case, data)
         try:
             wall = self._run(inputs, outputs)
@@ -401,5 +426,7 @@ class Cvpr25ContainerModel(NoSlicePredictor):
         finally:
             shutil.rmtree(step_dir, ignore_errors=True)
         self.steps += 1
-        mask = np.zeros(self.imgs.shape, dtype=bool) if segs is None else segs == 1
-        return Prediction(mask, {}, StepTimings(decoder_s=wall))
+        timings = StepTimings(decoder_s=wall)
+        if segs is None:
+            return [Prediction(np.zeros(self.imgs.shape, dtype=bool), {}, timings)] * n
+        return [Prediction(segs == k + 1, {}, timings) for k in range(n)]

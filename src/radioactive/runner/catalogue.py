@@ -102,7 +102,7 @@ def expand_pairs(config: ExperimentConfig) -> tuple[list[PairSpec], list[str]]:
                 problems.append(f"{where}: {_one_line(exc)}")
                 continue
         key = (prompter, user, pair.steps, pair.keep_initial if user else True,
-               pair.scoring)  # fmt: skip
+               pair.scoring, pair.multi_class)  # fmt: skip
         if key not in seen:
             seen.add(key)
             out.append(pair)
@@ -123,5 +123,5 @@ def interactive_pair(config: ExperimentConfig, entry: InteractiveSpec) -> PairSp
     scoring = {**(dict(preset.scoring) if preset else {}), **(entry.scoring or {})}
     return PairSpec(
         prompter=prompter, user=user, steps=steps, keep_initial=keep, preset=entry.preset,
-        scoring=tuple(sorted(scoring.items())),
+        scoring=tuple(sorted(scoring.items())), multi_class=entry.multi_class,
     )  # fmt: skip

@@ -48,6 +48,8 @@ class PairJob:
     user_source: str | None = None
     #: the pair's scoring rules (``session.SCORING_RULES``), sorted by name; none: ()
     scoring: tuple[tuple[str, float], ...] = ()
+    #: all targets of a case in one model call per step (session.run_joint_trajectories)
+    multi_class: bool = False
 
     @property
     def signature(self) -> str:
@@ -57,7 +59,11 @@ class PairJob:
     def sources(self) -> dict[str, Any]:
         """The pair's part of the settings: its ``spec@version`` strings (and scoring rules)."""
         out: dict[str, Any] = {"prompter": self.prompter_source, "user": self.user_source}
-        return {**out, "scoring": dict(self.scoring)} if self.scoring else out
+        if self.scoring:
+            out["scoring"] = dict(self.scoring)
+        if self.multi_class:
+            out["multi_class"] = True
+        return out
 
 
 def canonical_pair(
@@ -66,6 +72,7 @@ def canonical_pair(
     steps: int,
     keep_initial: bool,
     scoring: Mapping[str, float | None] | None = None,
+    multi_class: bool = False,
 ) -> PairJob:
     """The :class:`PairJob` of a prompter and user given in any spelling.
 
@@ -84,6 +91,7 @@ def canonical_pair(
         prompter_source=p.source,
         user_source=u.source if u is not None else None,
         scoring=tuple(sorted((k, float(v)) for k, v in (scoring or {}).items() if v is not None)),
+        multi_class=bool(multi_class) and u is not None,
     )
 
 

@@ -277,7 +277,8 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
                               item.pair, data, replaces(item))  # fmt: skip
         case.release()
         return
-    for item in todo:
+    joint = [t for t in todo if t.pair.multi_class]
+    for item in [t for t in todo if not t.pair.multi_class]:
         t, pair, key, uid = item.target, item.pair, item.key, item.uid
         start = time.perf_counter()
         try:
@@ -299,34 +300,95 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
             yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - start, pair,
                               data, replaces(item))  # fmt: skip
             continue
-        rows = []
-        versions = json.dumps(
-            {"session": SESSION_VERSION, "plan": PLAN_VERSION, "model": model.card.version,
-             "prompter": pair.prompter_source or get_prompter(pair.prompter).source,
-             "user": pair.user_source or (get_user(pair.user).source if pair.user else None),
-             "contract": contract},
-            sort_keys=True,
-        )  # fmt: skip
-        for s in steps:
-            row = s.row()
-            row.update(key)
-            row.update(
-                unit_id=uid, target_kind=t.kind, modality=job.modality, category=job.category,
-                versions=versions, error=None,
-                prompts=json.dumps(row["prompts"]) if row["prompts"] is not None else None,
-                realism=json.dumps(row["realism"]) if row["realism"] is not None else None,
-            )  # fmt: skip
-            rows.append(row)
-        if job.save_predictions and steps and steps[-1].prediction is not None:
-            path = Path(job.output_dir) / "predictions" / f"{uid}.nii.gz"
-            image.save(steps[-1].prediction, path)
-            rows[-1]["prediction_path"] = str(path)
-        one_value = not case.spec.includes.get(t.label_name)
-        unit = _unit(job, key, uid, pair, data, status=Status.OK.value, error=None,
-                     n_steps=len(rows), wall_s=time.perf_counter() - start,
-                     label_value=int(t.label_value) if one_value else None)  # fmt: skip
-        yield UnitResult(unit, rows, replaces(item))
+        wall = time.perf_counter() - start
+        yield _ok_unit(job, case, image, model, contract, item, steps, data, wall, replaces(item))
+    yield from _joint_units(job, case, image, model, contract, planned, joint, data, replaces)
     case.release()
+
+
+def _ok_unit(
+    job: CaseJob, case: Any, image: Any, model: Any, contract: Any, item: _Todo,
+    steps: list[Any], data: dict[str, str] | None, wall: float, replaces: tuple[str, ...],
+) -> UnitResult:  # fmt: skip
+    """The unit and step rows of a finished trajectory."""
+    from radioactive.prompts import get_prompter, get_user
+
+    t, pair, key, uid = item.target, item.pair, item.key, item.uid
+    rows = []
+    versions = json.dumps(
+        {"session": SESSION_VERSION, "plan": PLAN_VERSION, "model": model.card.version,
+         "prompter": pair.prompter_source or get_prompter(pair.prompter).source,
+         "user": pair.user_source or (get_user(pair.user).source if pair.user else None),
+         "contract": contract},
+        sort_keys=True,
+    )  # fmt: skip
+    for s in steps:
+        row = s.row()
+        row.update(key)
+        row.update(
+            unit_id=uid, target_kind=t.kind, modality=job.modality, category=job.category,
+            versions=versions, error=None,
+            prompts=json.dumps(row["prompts"]) if row["prompts"] is not None else None,
+            realism=json.dumps(row["realism"]) if row["realism"] is not None else None,
+        )  # fmt: skip
+        rows.append(row)
+    if job.save_predictions and steps and steps[-1].prediction is not None:
+        path = Path(job.output_dir) / "predictions" / f"{uid}.nii.gz"
+        image.save(steps[-1].prediction, path)
+        rows[-1]["prediction_path"] = str(path)
+    one_value = not case.spec.includes.get(t.label_name)
+    unit = _unit(job, key, uid, pair, data, status=Status.OK.value, error=None,
+                 n_steps=len(rows), wall_s=wall,
+                 label_value=int(t.label_value) if one_value else None)  # fmt: skip
+    return UnitResult(unit, rows, replaces)
+
+
+def _joint_units(
+    job: CaseJob, case: Any, image: Any, model: Any, contract: Any,
+    planned: dict[str, _Todo], todo: list[_Todo], data: dict[str, str] | None,
+    replaces: Callable[[_Todo], tuple[str, ...]],
+) -> Iterator[UnitResult]:  # fmt: skip
+    """The units of multi-class pairs: per (pair, seed), every target of the case in one
+    trajectory set (:func:`radioactive.session.run_joint_trajectories`); a group runs whole when
+    any of its units is to do, and only those are written."""
+    from radioactive.prompts import get_prompter, get_user
+    from radioactive.session import run_joint_trajectories
+
+    wanted = {t.uid for t in todo}
+    groups: dict[tuple[str, int], list[_Todo]] = {}
+    for item in planned.values():
+        if item.pair.multi_class and item.reason is None:
+            groups.setdefault((item.pair.signature, int(item.key["seed"])), []).append(item)
+    for items in groups.values():
+        if not wanted & {t.uid for t in items}:
+            continue
+        pair = items[0].pair
+        start = time.perf_counter()
+        tols = [job.tolerance_mm_by_label.get(t.target.label_name, job.nsd_tolerance_mm)
+                for t in items]  # fmt: skip
+        try:
+            if len(set(tols)) > 1:
+                raise ValueError("the targets of a multi-class case need one NSD tolerance")
+            runs = run_joint_trajectories(
+                model, [t.target.mask for t in items], image.spacing_mm,
+                get_prompter(pair.prompter), [unit_rng(t.key) for t in items],
+                user=get_user(pair.user) if pair.user else None, steps=pair.steps,
+                keep_initial=pair.keep_initial,
+                scoring=Scoring(tols[0], job.surface, **dict(pair.scoring)),
+                keep_predictions=job.save_predictions,
+            )  # fmt: skip
+        except Exception as exc:
+            wall = time.perf_counter() - start
+            for item in items:
+                if item.uid in wanted:
+                    yield _error_unit(job, item.key, item.uid, _message(exc), wall, item.pair,
+                                      data, replaces(item))  # fmt: skip
+            continue
+        wall = (time.perf_counter() - start) / len(items)
+        for item, steps in zip(items, runs, strict=True):
+            if item.uid in wanted:
+                yield _ok_unit(job, case, image, model, contract, item, steps, data, wall,
+                               replaces(item))  # fmt: skip
 
 
 def _message(exc: BaseException) -> str:

@@ -112,7 +112,8 @@ def plan_experiment(
     from radioactive.data.registry import resolve_datasets
     from radioactive.models import planned_contract
 
-    pairs = {p: canonical_pair(p.prompter, p.user, p.steps, p.keep_initial, dict(p.scoring))
+    pairs = {p: canonical_pair(p.prompter, p.user, p.steps, p.keep_initial, dict(p.scoring),
+                               p.multi_class)
              for p in config.pairs()}  # fmt: skip
     ordered = list(dict.fromkeys(pairs.values()))
     runnable = {(c.model, pairs[c.pair]) for c in report.combos if c.runs and c.pair in pairs}
@@ -128,7 +129,7 @@ def plan_experiment(
             for c in not_run:
                 pair = pairs.get(c.pair) or canonical_pair(
                     c.pair.prompter, c.pair.user, c.pair.steps, c.pair.keep_initial,
-                    dict(c.pair.scoring),
+                    dict(c.pair.scoring), c.pair.multi_class,
                 )  # fmt: skip
                 plan.skipped_units.append(_skipped_combo(ds, c.model, pair, str(c.reason)))
             case_ids = [c for c in ds.case_ids if not spec.cases or c in spec.cases]

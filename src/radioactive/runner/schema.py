@@ -119,6 +119,8 @@ class PairSpec(BaseModel):
     #: scoring rules as sorted (name, value) pairs (``nsd_min_dice``, ``time_budget_s``;
     #: ``None`` switches one off); a mapping is accepted
     scoring: tuple[tuple[str, float | None], ...] = ()
+    #: all targets of a case in one model call per step (models with ``multi_class``)
+    multi_class: bool = False
 
     @field_validator("scoring", mode="before")
     @classmethod
@@ -139,6 +141,7 @@ class PairSpec(BaseModel):
             ]
             rules = dict(base.scoring) if base is not None else {}
             changed += [f"{k}={v}" for k, v in self.scoring if rules.get(k) != v]
+            changed += ["multi_class"] if self.multi_class else []
             return f"{self.preset} ({', '.join(changed)})" if changed else self.preset
         return f"{self.prompter} + {self.user}" if self.user else self.prompter
 
@@ -159,6 +162,9 @@ class InteractiveSpec(BaseModel):
     keep_initial: bool | None = None
     #: scoring rules over the preset's (``nsd_min_dice``, ``time_budget_s``; ``None``: off)
     scoring: dict[str, float | None] | None = None
+    #: all targets of a case in one model call per step, for models that declare
+    #: ``multi_class`` (the CVPR 2025 challenge's way)
+    multi_class: bool = False
 
     @field_validator("scoring")
     @classmethod

@@ -259,6 +259,10 @@ def _check_combo(
     if parts:
         return ComboCheck(label, pair, False, f"{label} does not accept {' or '.join(parts)}")
     prompter = built["prompter", pair.prompter]
+    if pair.multi_class and not info.get("multi_class", False):
+        return ComboCheck(
+            label, pair, False, f"{label} cannot segment several targets in one call (multi_class)"
+        )
     if getattr(prompter, "needs_model", False) and not info.get("slice_predictor", True):
         return ComboCheck(
             label,
