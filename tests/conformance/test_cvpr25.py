@@ -283,3 +283,51 @@ def test_slice_wise_models_propagate_the_box_over_the_z_range() -> None:
     (step,) = run_trajectory(timed, target, (1, 1, 1), get_prompter("cvpr25_box(max_shift=0)"),
                              np.random.default_rng(0))  # fmt: skip
     assert step.interaction.prompts == step.interaction.user_prompts and timed.calls == 1
+
+
+@pytest.mark.registry
+def test_demo_trajectory_scores_equal_the_organisers_formulas(demo_suite) -> None:
+    """A cvpr25 trajectory on a demo lesion: every step's DSC and NSD, recomputed from the
+    saved masks with the organisers' functions (SurfaceDice.py is DeepMind's surface-distance)
+    and their rules, and the four headline numbers, equal ours."""
+    surface = pytest.importorskip("surface_distance")
+    from radioactive.data import open_dataset
+    from radioactive.models import get_model
+
+    case = open_dataset(demo_suite / "Dataset901_DemoLungLesionsCT").case("lung1")
+    target = case.targets[0]
+    image = case.image
+    model = get_model("random_walker")
+    model.prepare(image.array, image.spacing_mm)
+    steps = run_trajectory(model, target.mask, image.spacing_mm, get_prompter("cvpr25_box"),
+                           np.random.default_rng(7),
+                           user=get_user("center_of_largest_error(mode='cvpr25')"), steps=5,
+                           scoring=Scoring(nsd_min_dice=0.2, time_budget_s=90.0),
+                           keep_predictions=True)  # fmt: skip
+    dscs, nsds = [], []
+    for s in steps:
+        gt, seg = target.mask, s.prediction
+        dsc = surface.compute_dice_coefficient(gt, seg)
+        nsd = 0.0
+        if dsc > 0.2:
+            distances = surface.compute_surface_distances(gt, seg, spacing_mm=image.spacing_mm)
+            nsd = surface.compute_surface_dice_at_tolerance(distances, 2.0)
+        dscs.append(dsc)
+        nsds.append(nsd)
+    np.testing.assert_allclose([s.dice for s in steps], dscs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose([s.nsd for s in steps], nsds, rtol=0, atol=1e-6)
+    headline = {
+        "DSC_AUC": integrate.cumulative_trapezoid(np.array(dscs[-5:]), np.arange(5))[-1],
+        "NSD_AUC": integrate.cumulative_trapezoid(np.array(nsds[-5:]), np.arange(5))[-1],
+        "DSC_Final": dscs[-1],
+        "NSD_Final": nsds[-1],
+    }
+    ours = {
+        "DSC_AUC": auc_cvpr25([s.dice for s in steps]),
+        "NSD_AUC": auc_cvpr25([s.nsd for s in steps]),
+        "DSC_Final": steps[-1].dice,
+        "NSD_Final": steps[-1].nsd,
+    }
+    for name, value in headline.items():
+        assert ours[name] == pytest.approx(value, abs=1e-6), name
+    assert 0 < headline["DSC_Final"] <= 1
