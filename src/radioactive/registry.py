@@ -248,7 +248,7 @@ class Registry(Mapping[str, T], Generic[T]):
             return self.builtin[key]
         return self.plugins()[key].value
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default
 
     def __getitem__(self, name: str) -> T:
@@ -260,12 +260,12 @@ class Registry(Mapping[str, T], Generic[T]):
     def _load(self, key: str) -> T:
         if key in self.builtin:
             target = self.builtin[key]
-            return resolve_target(target) if isinstance(target, str) else target  # type: ignore[no-any-return]
+            return resolve_target(target) if isinstance(target, str) else target
         entry = self.plugins()[key]
         if self._plugin_loader is not None:
             return self._plugin_loader(entry)
         try:
-            return resolve_target(entry.value)  # type: ignore[no-any-return]
+            return resolve_target(entry.value)
         except Exception as exc:
             raise PluginLoadError(
                 f"{entry.describe()} cannot be imported: {type(exc).__name__}: {exc}",

@@ -283,9 +283,10 @@ def run_joint_trajectories(
             if i == 0:
                 inter = prompter.initial(targets[k], rngs[k], None)
             else:
-                assert user is not None and previous[k] is not None
+                last = previous[k]
+                assert user is not None and last is not None
                 inter = user.correct(
-                    targets[k], previous[k].mask, histories[k], rngs[k], spacing_mm=spacing_mm
+                    targets[k], last.mask, histories[k], rngs[k], spacing_mm=spacing_mm
                 )
                 if i == 1 and not keep_initial:
                     inter = dataclasses.replace(inter, keep_previous=False)
@@ -295,6 +296,7 @@ def run_joint_trajectories(
             preds = [Prediction(np.zeros(t.shape, dtype=bool)) for t in targets]
         else:
             preds = list(model.predict_classes(inters, previous))
+        assert len(preds) == n, f"predict_classes gave {len(preds)} predictions for {n} targets"
         call = preds[0].timings if preds else StepTimings()
         total_s += call.encoder_s + call.decoder_s
         share = StepTimings(encoder_s=call.encoder_s / n, decoder_s=call.decoder_s / n)
@@ -312,7 +314,7 @@ def run_joint_trajectories(
                     **score(pred.mask, targets[k], spacing_mm, plain),
                 )
             )  # fmt: skip
-        previous = preds
+        previous = list(preds)
     if scoring.nsd_min_dice is not None:
         for i in range(n_steps + 1):
             if not float(np.mean([t[i].dice for t in out])) > scoring.nsd_min_dice:

@@ -178,7 +178,7 @@ def _save_npz(path: Path, data: dict[str, Any]) -> None:
             arrays[key] = holder
         else:
             arrays[key] = value
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
 class Cvpr25ContainerModel(NoSlicePredictor):
@@ -200,7 +200,7 @@ class Cvpr25ContainerModel(NoSlicePredictor):
         workdir: where the per-step folders go (default: a temporary folder).
     """
 
-    card: ClassVar[ModelCard] = ModelCard(
+    card = ModelCard(
         name="cvpr25_container",
         version="1",
         checkpoint=None,

@@ -54,12 +54,12 @@ USERS: Registry[type[SimulatedUser]] = Registry(
 
 def register_prompter(cls: type[T]) -> type[T]:
     """Class decorator: register a prompter under its ``name``."""
-    return PROMPTERS.add(cls)  # type: ignore[no-any-return]
+    return PROMPTERS.add(cls)
 
 
 def register_user(cls: type[T]) -> type[T]:
     """Class decorator: register a simulated user under its ``name``."""
-    return USERS.add(cls)  # type: ignore[no-any-return]
+    return USERS.add(cls)
 
 
 def load_all() -> None:

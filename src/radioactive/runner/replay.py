@@ -272,8 +272,8 @@ def _plan(
     by_case = {case: items for case, items in by_case.items() if case not in cases}
     lost = sum(len(items) for items in by_case.values())
     if lost:
-        cases = ", ".join(sorted(f"{d}/{c}" for d, c in by_case))
-        skipped.append(f"{lost} units of cases no longer in the datasets are not replayed: {cases}")
+        names = ", ".join(sorted(f"{d}/{c}" for d, c in by_case))
+        skipped.append(f"{lost} units of cases no longer in the datasets are not replayed: {names}")
     return plan
 
 
@@ -323,7 +323,7 @@ def _replay_job(job: CaseJob, items: list[_Item]) -> Iterator[UnitResult]:
                     model,
                     target.mask,
                     image.spacing_mm,
-                    _StoredPrompts(Interaction.from_dict(json.loads(item.prompts))),
+                    _StoredPrompts(Interaction.from_dict(json.loads(item.prompts))),  # type: ignore[arg-type]
                     unit_rng(key),
                     stopping=Stopping(job.dice_target, job.effort_budget_s),
                     scoring=Scoring(
