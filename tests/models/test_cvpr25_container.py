@@ -246,3 +246,21 @@ def test_multi_class_entries_through_the_runner(
     assert [r["n_classes"] for r in _log(tmp_path)] == [2, 2, 2]  # 3 steps, both targets each
     again = run_experiment(config_from_dict(data), tmp_path / "out")
     assert again.units_written == 0  # resumed: nothing twice
+
+
+def test_boxes_on_many_slices_become_the_challenges_one_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = _target()
+    model = _model(tmp_path, monkeypatch)
+    model.prepare(target.astype(np.float32), (1.0, 1.0, 1.0), "CT")
+    (step,) = run_trajectory(model, target, (1, 1, 1), get_prompter("box_per_slice"),
+                             np.random.default_rng(0))  # fmt: skip
+    (record,) = _log(tmp_path)
+    zs = sorted(b.z for b in step.interaction.prompts)
+    assert record["box"] == cvpr25.organisers_box(target, 0)  # tight boxes: the same box
+    assert (record["box"]["z_min"], record["box"]["z_max"]) == (zs[0], zs[-1])
+    (point,) = run_trajectory(model, target, (1, 1, 1), get_prompter("center_point_per_slice"),
+                              np.random.default_rng(0))  # fmt: skip
+    last = _log(tmp_path)[-1]
+    assert "boxes" not in last["keys"] and len(last["fg"]) == len(point.interaction.prompts)

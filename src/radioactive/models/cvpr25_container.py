@@ -35,10 +35,14 @@ Two ways to run a submission:
   ``outputs/`` (also given as ``$INPUTS`` and ``$OUTPUTS``).
 
 The wall time of the call is the step's model time (``decoder_s``), as the organisers time the
-whole container run. A missing Docker, an image that does not load, a submission that fails,
-writes nothing (``on_missing="error"``; ``"zeros"`` scores an empty prediction, as the
-organisers' script does), writes the wrong shape or runs past ``timeout_s`` raises an error that
-becomes the unit's error row; the run goes on.
+whole container run. The challenge's input has one box per class: a prompter that places 2D
+boxes on several slices is sent the box of their middle slice with the z range of their slices;
+clicks of any point prompter are sent as the challenge's clicks.
+
+A missing Docker, an image that does not load, a submission that fails, writes nothing
+(``on_missing="error"``; ``"zeros"`` scores an empty prediction, as the organisers' script
+does), writes the wrong shape or runs past ``timeout_s`` raises an error that becomes the unit's
+error row; the run goes on.
 """
 
 from __future__ import annotations
@@ -364,17 +368,17 @@ class Cvpr25ContainerModel(NoSlicePredictor):
         self.steps = 0
 
     def _box_of(self, interaction: Interaction) -> dict[str, int] | None:
-        boxes = [p for p in interaction.prompts if isinstance(p, Box2D)]
+        """The challenge box of an interaction's 2D boxes: the one box with the z range of its
+        z-limits; several boxes (a prompter's boxes on many slices) become the box on their
+        middle slice (the element ``n // 2`` of their sorted slices, as the organisers pick the
+        middle slice) with the range of their slices."""
+        boxes = sorted((p for p in interaction.prompts if isinstance(p, Box2D)), key=lambda b: b.z)
         limits = [p for p in interaction.prompts if isinstance(p, ZLimit)]
         if not boxes:
             return None
-        if len(boxes) > 1:
-            raise ValueError(
-                f"a challenge submission takes one box per class, got {len(boxes)} boxes"
-            )
-        (b,) = boxes
-        low = min((z.z for z in limits if not z.upper), default=b.z)
-        high = max((z.z for z in limits if z.upper), default=b.z)
+        b = boxes[len(boxes) // 2]
+        low = min((z.z for z in limits if not z.upper), default=boxes[0].z)
+        high = max((z.z for z in limits if z.upper), default=boxes[-1].z)
         return {"z_min": low, "z_max": high, "z_mid": b.z,
                 "z_mid_x_min": b.lo[1], "z_mid_y_min": b.lo[0],
                 "z_mid_x_max": b.hi[1] - 1, "z_mid_y_max": b.hi[0] - 1}  # fmt: skip
