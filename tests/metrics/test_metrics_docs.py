@@ -17,6 +17,9 @@ MODULES = [
     "radioactive.metrics.curves",
     "radioactive.metrics.instances",
     "radioactive.metrics.aggregate",
+    "radioactive.metrics.timing",
+    "radioactive.metrics.meta",
+    "radioactive.report.bootstrap",
 ]
 
 

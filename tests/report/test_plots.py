@@ -117,6 +117,7 @@ def test_all_figures_are_written_as_png_and_svg(tmp_path: Path) -> None:
         for n in (
             "dice_vs_interactions",
             "dice_vs_seconds",
+            "dice_vs_time",
             "refinement_curves",
             "box_jitter",
             "timing",

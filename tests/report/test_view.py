@@ -155,17 +155,22 @@ def test_figure_texts_do_not_overlap() -> None:
                      cum_seconds=float(rng.uniform(1, 300)), encoder_s=0.1, decoder_s=0.01,
                      slices_inferred=3, modality="CT", category="organ")
             )  # fmt: skip
-    user = "scribble(keep_previous=True, max_points=None)"
-    for model, case, step in itertools.product(models[:2], "abc", range(4)):
+    users = [
+        "scribble(keep_previous=True, max_points=None)",
+        "random_error_per_slice",
+        "center_of_largest_error(keep_previous=True, spacing_mm=None, mode='cvpr25')",
+    ]
+    for model, user, case, step in itertools.product(models, users, "abc", range(4)):
         rows.append(
-            dict(unit_id=f"{model}{case}i", dataset="D1", case_id=case, target="t", model=model,
-                 prompter="point_interpolation(k=5, key_rounding='floor')", user=user, seed=0,
-                 step=step, status="ok", dice=0.2 + 0.1 * step, nsd=0.5, cum_dof=step + 5,
-                 cum_seconds=10.0 * step + 5, modality="CT", category="organ")
+            dict(unit_id=f"{model}{user}{case}i", dataset="D1", case_id=case, target="t",
+                 model=model, prompter="point_interpolation(k=5, key_rounding='floor')",
+                 user=user, seed=0, step=step, status="ok", dice=0.2 + 0.1 * step, nsd=0.5,
+                 cum_dof=step + 5, cum_seconds=10.0 * step + 5, modality="CT",
+                 category="organ")
         )  # fmt: skip
     figures = draw_figures(pd.DataFrame(rows))
     assert {"dice_vs_interactions", "dice_vs_seconds", "box_jitter", "timing"} <= set(figures)
-    assert "refinement_curves" in figures
+    assert {"refinement_curves", "dice_vs_time"} <= set(figures)  # 12 refinement curves
     for name, figure in figures.items():
         texts = _texts(figure)
         width, height = figure.canvas.get_width_height()
@@ -202,3 +207,34 @@ def test_the_units_table_says_how_a_unit_ended() -> None:
     assert ok_unit not in set(view.finals["unit_id"])  # its rows are ok, the unit is not
     assert set(view.errors["unit_id"]) == failed | {ok_unit}
     assert view.unit_counts()["error"] == len(failed) + 1
+
+
+def test_time_table_and_figure_agree_by_hand() -> None:
+    from radioactive.report.timing import dice_over_time, time_table, unit_times
+
+    rows = []
+    # two datasets of unequal size; human seconds + model seconds make the time to result
+    plan = {("D1", "a"): ([0.5, 0.9], [10.0, 30.0], [2.0, 3.0]),
+            ("D1", "b"): ([0.7, 0.7], [50.0, 70.0], [0.0, 0.0]),
+            ("D2", "c"): ([0.2, 0.95], [5.0, 100.0], [1.0, 1.0])}  # fmt: skip
+    for (dataset, case), (dice, human, model_s) in plan.items():
+        for step in range(2):
+            rows.append(
+                dict(unit_id=case, dataset=dataset, case_id=case, target="t", model="m",
+                     prompter="p", user="u", seed=0, step=step, status="ok", dice=dice[step],
+                     nsd=dice[step], cum_dof=step + 1, cum_seconds=human[step],
+                     encoder_s=0.0, decoder_s=model_s[step])
+            )  # fmt: skip
+    view = ResultsView.from_frames(pd.DataFrame(rows))
+    units = unit_times(view).set_index("unit_id")
+    # a: results at 12 s (0.5) and 35 s (0.9); b: at 50 s and 70 s; c: at 6 s and 102 s
+    assert units.loc["a", "dice_at_30s"] == 0.5 and units.loc["b", "dice_at_30s"] == 0.0
+    assert units.loc["a", "s_to_dice_0.8"] == 35.0 and units.loc["c", "s_to_dice_0.9"] == 102.0
+    assert units.loc["b", "fails_dice_0.8"] == 1.0 and math.isnan(units.loc["b", "s_to_dice_0.8"])
+    table = time_table(view).iloc[0]
+    # Dice @ 60 s: D1 mean(0.9, 0.7) = 0.8, D2 0.2 -> (0.8 + 0.2) / 2
+    assert table["Dice @ 60s"] == pytest.approx(50.0)
+    assert table["% never Dice 0.8"] == pytest.approx(100 * (0.5 + 0.0) / 2)
+    curve = dice_over_time(view).set_index("t")["mean"]
+    assert curve.loc[60.0] * 100 == pytest.approx(table["Dice @ 60s"])  # the figure's number
+    assert curve.loc[0.0] == 0.0

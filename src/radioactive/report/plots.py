@@ -12,6 +12,11 @@ the view's, the same as in the tables:
     trajectory (the effort table), log-scaled x axis; colour per model, marker per prompting
     strategy, both named in the legend beside the axes (no text inside them). Entries without
     results in every dataset have no mean and are not drawn.
+``dice_vs_time``
+    Per entry, the dataset-weighted mean Dice the user has after ``t`` seconds of time to result
+    (estimated human seconds + the model's time; 0 before a unit's first result), 0 to 120 s,
+    with a 95 % bootstrap band (:mod:`radioactive.report.timing`); dotted lines at the table's
+    budgets (30, 60, 120 s).
 ``refinement_curves``
     Interactive entries (those with a simulated user): the dataset-weighted mean Dice per step
     (the refinement table) with a 95 % bootstrap band over cases. A unit that stopped early
@@ -63,10 +68,14 @@ CONFIDENCE_Z = 1.959963984540054
 FIGURE_NAMES = (
     "dice_vs_interactions",
     "dice_vs_seconds",
+    "dice_vs_time",
     "refinement_curves",
     "box_jitter",
     "timing",
 )
+
+#: up to this many curves, a figure's legend names each; above, it names colours and markers
+_FEW_ENTRIES = 6
 
 #: one marker per prompting strategy, in entry order (cycled past the last)
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8", "H", "d")
@@ -183,7 +192,6 @@ def _legend_beside(fig: _Figure, handles: list[Any], title: str) -> None:
 
 
 def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -> _Figure:
-    from matplotlib.lines import Line2D
     from matplotlib.ticker import LogFormatter
 
     points = _entry_points(view)
@@ -212,14 +220,7 @@ def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -
     ax.set_title(f"Dice vs {what} (mean over datasets, final step; bars: 95 % bootstrap CI)")
     ax.grid(True, which="both", alpha=0.3)
     ax.margins(x=0.1, y=0.08)
-    handles = [
-        Line2D([], [], color=c, marker="o", linestyle="", label=m) for m, c in colours.items()
-    ]
-    handles += [
-        Line2D([], [], color="grey", marker=mk, markeredgecolor="black", linestyle="", label=lb)
-        for lb, mk in markers.items()
-    ]
-    _legend_beside(fig, handles, "model (colour) / strategy (marker)")
+    _model_strategy_legend(fig, colours, markers)
     return fig
 
 
@@ -231,10 +232,10 @@ def _refinement_curves(view: ResultsView) -> _Figure:
     scale = meta("dice").scale
     entries = curves[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY))
     colours = _model_colours(entries["model"])
-    styles = ["-", "--", ":", "-."]
+    markers = _strategy_markers(entries)
+    few = len(entries) <= _FEW_ENTRIES  # one legend line per entry; else colours and markers
     fig = _new_figure(9.0, 5.0)
     ax = fig.add_subplot()
-    seen: dict[str, int] = {}
     for model, prompter, user in entries.itertuples(index=False):
         sub = curves[
             (curves["model"] == model) & (curves["prompter"] == prompter)
@@ -244,10 +245,9 @@ def _refinement_curves(view: ResultsView) -> _Figure:
         mean = sub["mean"].to_numpy(dtype=float) * scale
         low = sub["ci_low"].to_numpy(dtype=float) * scale
         high = sub["ci_high"].to_numpy(dtype=float) * scale
-        style = styles[seen.get(model, 0) % len(styles)]
-        seen[model] = seen.get(model, 0) + 1
         ax.plot(
-            x, mean, color=colours[model], linestyle=style, marker="o", markersize=3,
+            x, mean, color=colours[model], marker=markers[_entry_label(prompter, user)],
+            markersize=4,
             label=f"{model}: {_entry_label(prompter, user)} (n={int(sub['n_units'].max())})",
         )  # fmt: skip
         band = np.isfinite(low) & np.isfinite(high)
@@ -258,8 +258,70 @@ def _refinement_curves(view: ResultsView) -> _Figure:
     ax.set_title("Refinement: mean Dice per step over datasets, 95 % bootstrap CI")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, alpha=0.3)
-    handles, _ = ax.get_legend_handles_labels()
-    _legend_beside(fig, handles, "model: strategy (units)")
+    if few:
+        handles, _ = ax.get_legend_handles_labels()
+        _legend_beside(fig, handles, "model: strategy (units)")
+    else:
+        _model_strategy_legend(fig, colours, markers, line=True)
+    return fig
+
+
+def _model_strategy_legend(
+    fig: _Figure, colours: dict[str, Any], markers: dict[str, str], line: bool = False
+) -> None:
+    """One legend beside the axes naming the colours (models) and the markers (strategies)."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=c, marker="o" if not line else None, linestyle="-" if line else "",
+               label=m)
+        for m, c in colours.items()
+    ]  # fmt: skip
+    handles += [
+        Line2D([], [], color="grey", marker=mk, markeredgecolor="black", linestyle="", label=lb)
+        for lb, mk in markers.items()
+    ]
+    _legend_beside(fig, handles, "model (colour) / strategy (marker)")
+
+
+def _dice_vs_time(view: ResultsView) -> _Figure:
+    from radioactive.metrics.timing import TIME_BUDGETS_S
+    from radioactive.report.timing import dice_over_time
+
+    if view.finals.empty or "cum_seconds" not in view.finals.columns:
+        return None
+    curves = dice_over_time(view)
+    curves = curves[np.isfinite(curves["mean"].astype(float))]
+    if curves.empty or not (curves["mean"] > 0).any():
+        return None
+    scale = meta("dice").scale
+    entries = curves[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY))
+    colours = _model_colours(entries["model"])
+    markers = _strategy_markers(entries)
+    fig = _new_figure(9.0, 5.5)
+    ax = fig.add_subplot()
+    for model, prompter, user in entries.itertuples(index=False):
+        sub = curves[
+            (curves["model"] == model) & (curves["prompter"] == prompter)
+            & (curves["user"] == user)
+        ].sort_values("t")  # fmt: skip
+        x = sub["t"].to_numpy(dtype=float)
+        ax.step(x, sub["mean"].to_numpy(dtype=float) * scale, where="post", color=colours[model],
+                marker=markers[_entry_label(prompter, user)], markersize=4, markevery=4,
+                linewidth=1.2)  # fmt: skip
+        low = sub["ci_low"].to_numpy(dtype=float) * scale
+        high = sub["ci_high"].to_numpy(dtype=float) * scale
+        band = np.isfinite(low) & np.isfinite(high)
+        if band.any():
+            ax.fill_between(x, low, high, where=band, step="post", color=colours[model],
+                            alpha=0.08, lw=0)  # fmt: skip
+    for budget in TIME_BUDGETS_S:
+        ax.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("time to result (s): estimated human seconds + model time")
+    ax.set_ylabel(meta("dice").axis_label("mean"))
+    ax.set_title("Dice over time to result (mean over datasets, 95 % bootstrap CI)")
+    ax.grid(True, alpha=0.3)
+    _model_strategy_legend(fig, colours, markers, line=True)
     return fig
 
 
@@ -377,6 +439,7 @@ def draw_figures(steps: pd.DataFrame | ResultsView) -> dict[str, _Figure]:
                 view, "seconds", "mean estimated user time (s, log scale)", "user time"
             ),
         ),
+        ("dice_vs_time", lambda: _dice_vs_time(view)),
         ("refinement_curves", lambda: _refinement_curves(view)),
         ("box_jitter", lambda: _box_jitter(view)),
         ("timing", lambda: _timing(view)),

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from radioactive.metrics.aggregate import modality_group, summary
+from radioactive.report.timing import time_table
 from radioactive.report.view import ENTRY, ResultsView, as_view, dataset_order
 
 __all__ = [
@@ -239,7 +240,10 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
       aggregated like ``dice``'s ``"mean (datasets)"``, in percent — the data of the
       refinement figure;
     * ``skipped``: indexed by entry and reason: the datasets and the number of skipped units (a
-      model × prompter pair that cannot run, an empty or undeclared target).
+      model × prompter pair that cannot run, an empty or undeclared target);
+    * ``time``: what the user has after so many seconds of time to result (human seconds + the
+      model's time): Dice at 30, 60 and 120 s, the Dice AUC over 120 s, seconds to Dice 0.8 and
+      0.9 and the share of units that never reach it (:mod:`radioactive.report.timing`).
 
     Missing combinations are NaN. Rows are sorted by entry; datasets by :func:`dataset_order`.
     ``steps`` is a steps DataFrame or a :class:`~radioactive.report.view.ResultsView`.
@@ -256,6 +260,7 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
         "effort": _effort(view),
         "refinement": _refinement(view),
         "skipped": _skipped(view),
+        "time": _shown(time_table(view)).set_index(list(ENTRY)),
     }
 
 
