@@ -15,8 +15,8 @@ the view's, the same as in the tables:
 ``dice_vs_time``
     Per entry, the dataset-weighted mean Dice the user has after ``t`` seconds of time to result
     (estimated human seconds + the model's time; 0 before a unit's first result), 0 to 120 s,
-    with a 95 % bootstrap band (:mod:`radioactive.report.timing`); dotted lines at the table's
-    budgets (30, 60, 120 s).
+    with a 95 % bootstrap band when there are few entries (:mod:`radioactive.report.timing`);
+    dotted lines at the table's budgets (30, 60, 120 s).
 ``refinement_curves``
     Interactive entries (those with a simulated user): the dataset-weighted mean Dice per step
     (the refinement table) with a 95 % bootstrap band over cases. A unit that stopped early
@@ -312,14 +312,17 @@ def _dice_vs_time(view: ResultsView) -> _Figure:
         low = sub["ci_low"].to_numpy(dtype=float) * scale
         high = sub["ci_high"].to_numpy(dtype=float) * scale
         band = np.isfinite(low) & np.isfinite(high)
-        if band.any():
+        if band.any() and len(entries) <= _FEW_ENTRIES:  # many bands hide the curves
             ax.fill_between(x, low, high, where=band, step="post", color=colours[model],
-                            alpha=0.08, lw=0)  # fmt: skip
+                            alpha=0.1, lw=0)  # fmt: skip
     for budget in TIME_BUDGETS_S:
         ax.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
     ax.set_xlabel("time to result (s): estimated human seconds + model time")
     ax.set_ylabel(meta("dice").axis_label("mean"))
-    ax.set_title("Dice over time to result (mean over datasets, 95 % bootstrap CI)")
+    ax.set_title(
+        "Dice over time to result (mean over datasets"
+        + (", 95 % bootstrap CI)" if len(entries) <= _FEW_ENTRIES else ")")
+    )
     ax.grid(True, alpha=0.3)
     _model_strategy_legend(fig, colours, markers, line=True)
     return fig
