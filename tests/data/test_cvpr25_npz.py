@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,10 @@ def test_export_writes_the_challenge_files(tmp_path: Path) -> None:
         with np.load(path, allow_pickle=True) as a, np.load(again / path.name,
                                                             allow_pickle=True) as b:  # fmt: skip
             assert list(a["boxes"]) == list(b["boxes"])  # the seed fixes the shifts
-    assert (tmp_path / "npz" / "classes.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "npz").iterdir()) == ["CT_c1.npz", "CT_c2.npz"]
+    assert json.loads((tmp_path / "npz.classes.json").read_text())["CT_c1.npz"]["2"] == {
+        "name": "cube", "label_value": 2,
+    }  # fmt: skip
 
 
 def _metrics_csv(path: Path, rows: list[dict]) -> Path:

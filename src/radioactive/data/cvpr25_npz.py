@@ -7,8 +7,9 @@
   dictionary per class, :func:`radioactive.prompts.cvpr25.organisers_box`, its shift drawn from
   ``seed`` and the case id) — in the canonical (z, y, x) orientation, so the organisers' own
   ``CVPR25_iter_eval.py`` runs on our data (``--test_img_path DIR``; the ``gts`` stay in the
-  files, which the script reads when no separate ground-truth folder is given). A
-  ``classes.json`` beside them maps each class number to its label name and value.
+  files, which the script reads when no separate ground-truth folder is given). The folder holds
+  nothing else (the script takes every file in it for a case): ``DIR.classes.json`` beside it
+  maps each class number to its label name and value.
 * :func:`import_cvpr25_metrics` reads the ``<team>_metrics.csv`` that the organisers' script
   writes and stores one unit per case in a results store: six steps (``DSC_1``…``DSC_6``,
   ``NSD_1``…``NSD_6``, ``RunningTime_1``…``RunningTime_6`` as the model time), prompter
@@ -31,7 +32,7 @@ import numpy as np
 
 from radioactive.errors import RadioactiveError
 
-__all__ = ["ALL_CLASSES", "export_cvpr25", "import_cvpr25_metrics"]
+__all__ = ["ALL_CLASSES", "classes_file", "export_cvpr25", "import_cvpr25_metrics"]
 
 #: the target name of an imported case (the organisers score the mean over its classes)
 ALL_CLASSES = "all classes"
@@ -106,8 +107,16 @@ def export_cvpr25(
         case.release()
         if progress is not None:
             progress(done, len(ids))
-    (out / "classes.json").write_text(json.dumps(classes, indent=2), encoding="utf-8")
+    # beside the folder, not in it: the organisers' script takes every file of it for a case
+    classes_file(out).write_text(json.dumps(classes, indent=2), encoding="utf-8")
     return written
+
+
+def classes_file(out_dir: str | Path) -> Path:
+    """Where :func:`export_cvpr25` writes the class map of ``out_dir``: ``<out_dir>.classes.json``
+    beside it."""
+    out = Path(out_dir)
+    return out.parent / f"{out.name}.classes.json"
 
 
 def _prefix(dataset: Any) -> str:
