@@ -194,7 +194,7 @@ def run_trajectory(
     for i in range(n_steps + 1):
         t0 = time.perf_counter()
         if i == 0:
-            inter = prompter.initial(target, rng, predictor)
+            inter = _initial(prompter, target, rng, predictor, spacing_mm)
         else:
             assert user is not None and previous is not None
             inter = user.correct(target, previous.mask, history, rng, spacing_mm=spacing_mm)
@@ -281,7 +281,7 @@ def run_joint_trajectories(
         inters = []
         for k in range(n):
             if i == 0:
-                inter = prompter.initial(targets[k], rngs[k], None)
+                inter = _initial(prompter, targets[k], rngs[k], None, spacing_mm)
             else:
                 last = previous[k]
                 assert user is not None and last is not None
@@ -323,6 +323,20 @@ def run_joint_trajectories(
     if scoring.time_budget_s is not None and total_s > scoring.time_budget_s * n:
         out = [[dataclasses.replace(s, dice=0.0, nsd=0.0) for s in t] for t in out]
     return out
+
+
+def _initial(
+    prompter: Prompter,
+    target: npt.NDArray[np.bool_],
+    rng: np.random.Generator,
+    predictor: Any,
+    spacing_mm: tuple[float, float, float],
+) -> Interaction:
+    """The initial interaction; a prompter that measures in mm (``wants_spacing``) gets the
+    case's spacing."""
+    if getattr(prompter, "wants_spacing", False):
+        return prompter.initial(target, rng, predictor, spacing_mm=spacing_mm)  # type: ignore[call-arg]
+    return prompter.initial(target, rng, predictor)
 
 
 def _done(

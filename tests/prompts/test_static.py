@@ -301,7 +301,7 @@ def test_every_prompter_gives_valid_reproducible_prompts(t: np.ndarray, seed: in
         a = prompter.initial(t, rng(seed), oracle(t))  # make_interaction checks image bounds
         b = prompter.initial(t, rng(seed), oracle(t))
         assert a.to_dict() == b.to_dict()
-        if not prompter.emits:  # no_prompt: the challenge's cases without a box
+        if not prompter.prompt_kinds():  # no_prompt: the challenge's cases without a box
             assert a.dof == 0 and not a.prompts and a.is_empty
             continue
         assert a.dof > 0 and a.prompts

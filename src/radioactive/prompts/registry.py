@@ -34,12 +34,16 @@ def _load_prompters() -> None:
     import importlib
 
     # registers the prompters: the protocol's, then the CVPR 2025 challenge's
-    for module in ("static", "cvpr25"):
+    for module in ("static", "cvpr25", "human"):
         importlib.import_module(f"radioactive.prompts.{module}")
 
 
 def _load_users() -> None:
-    from radioactive.prompts import users  # noqa: F401  (registers the users)
+    import importlib
+
+    # registers the users: the protocol's, then the human-like wrappers
+    for module in ("users", "human"):
+        importlib.import_module(f"radioactive.prompts.{module}")
 
 
 #: prompters by name; the built-in ones are registered when the registry is first read
