@@ -238,3 +238,23 @@ def test_time_table_and_figure_agree_by_hand() -> None:
     curve = dice_over_time(view).set_index("t")["mean"]
     assert curve.loc[60.0] * 100 == pytest.approx(table["Dice @ 60s"])  # the figure's number
     assert curve.loc[0.0] == 0.0
+
+
+def test_robustness_figure_draws_dice_against_noise() -> None:
+    from radioactive.prompts import get_prompter
+
+    rows = []
+    for sd, level in ((0.0, 0.9), (2.0, 0.8), (4.0, 0.6)):
+        spec = get_prompter(f"noisy(base='box_per_slice', box_sd_mm={sd})").spec
+        for dataset, case in (("D1", "a"), ("D1", "b"), ("D2", "c")):
+            dice = level - (0.1 if dataset == "D2" else 0.0)
+            rows.append(
+                dict(unit_id=f"{sd}{case}", dataset=dataset, case_id=case, target="t",
+                     model="m", prompter=spec, user="", seed=0, step=0, status="ok", dice=dice,
+                     nsd=dice, cum_dof=2, cum_seconds=8.0)
+            )  # fmt: skip
+    figure = draw_figures(pd.DataFrame(rows))["robustness"]
+    (line,) = [ln for ln in figure.axes[0].get_lines() if ln.get_linestyle() not in ("None", "")]
+    assert line.get_xdata().tolist() == [0.0, 2.0, 4.0]
+    # the dataset-weighted means: (level + level - 0.1) / 2
+    np.testing.assert_allclose(line.get_ydata(), [85.0, 75.0, 55.0])

@@ -247,7 +247,11 @@ def test_family_contents() -> None:
         "static_3d": 11,
         "refinement": len([p for p in PRESETS if not p.startswith("cvpr25")]),
         "cvpr25": 1,
+        "robustness": 10,
     }
+    robust = [p.prompter for p in FAMILIES["robustness"]]
+    assert robust[0] == "noisy(base='center_point_per_slice', point_sd_mm=0.0)"
+    assert robust[-1] == "noisy(base='box_per_slice', box_sd_mm=8.0)"
     (cvpr,) = FAMILIES["cvpr25"]
     assert (cvpr.prompter, cvpr.steps) == ("cvpr25_box", 5)
     assert dict(cvpr.scoring) == {"nsd_min_dice": 0.2, "time_budget_s": 90.0}

@@ -25,6 +25,11 @@ the view's, the same as in the tables:
     Static ``box_interpolation(k=K, jitter=J)`` entries of a model with several jitter values:
     the dataset-weighted mean final Dice against J (bars: 95 % bootstrap interval), one line per
     model × K.
+``robustness``
+    Static ``noisy(base=…)`` entries (human-like prompts, :mod:`radioactive.prompts.human`) of
+    a model with several noise levels: the dataset-weighted mean final Dice against the noise
+    (mm, standard deviation per axis, of the clicks or the box corners; bars: 95 % bootstrap
+    interval), one line per model × base prompter.
 ``timing``
     Encoder and decoder wall time per model, stacked: totals over all steps, and means per
     inferred slice (total time / total ``slices_inferred``).
@@ -40,13 +45,25 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from radioactive.metrics.meta import meta
+from radioactive.report.figure_kit import (
+    FEW_ENTRIES,
+    Figure,
+    entry_label,
+    legend_beside,
+    model_colours,
+    model_strategy_legend,
+    new_figure,
+    strategy_markers,
+)
+from radioactive.report.sweeps import box_jitter_figure, jitter_params, robustness_figure
 from radioactive.report.view import ENTRY, ResultsView, as_view
+
+_box_jitter = box_jitter_figure  # the name the tests and earlier callers use
 
 __all__ = [
     "CONFIDENCE_Z",
@@ -71,17 +88,12 @@ FIGURE_NAMES = (
     "dice_vs_time",
     "refinement_curves",
     "box_jitter",
+    "robustness",
     "timing",
 )
 
-#: up to this many curves, a figure's legend names each; above, it names colours and markers
-_FEW_ENTRIES = 6
-
-#: one marker per prompting strategy, in entry order (cycled past the last)
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8", "H", "d")
-
 # Figure is imported lazily (keeps `import radioactive` fast); typed loosely here.
-_Figure = Any
+_Figure = Figure
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,21 +116,6 @@ def prompter_family(prompter: str, user: str | None = None) -> str:
     return "boxes" if "box" in name else "points"
 
 
-def jitter_params(prompter: str) -> tuple[int, int] | None:
-    """``(k, jitter)`` of a ``box_interpolation`` spec (the prompter's own defaults for the
-    parameters the spec leaves out), else ``None``."""
-    from radioactive.prompts import get_prompter
-
-    try:
-        obj = get_prompter(str(prompter))
-    except Exception:  # not a spec of a registered prompter
-        return None
-    if obj.name != "box_interpolation":
-        return None
-    params = obj.params()
-    return int(params["k"]), int(params["jitter"])
-
-
 def mean_ci(values: Iterable[float]) -> tuple[float, float, int]:
     """Mean, half-width of its 95 % normal-approximation CI (NaN for n < 2) and n; NaN dropped."""
     arr = np.asarray([v for v in values if v is not None], dtype=float)
@@ -130,10 +127,6 @@ def mean_ci(values: Iterable[float]) -> tuple[float, float, int]:
     if n < 2:
         return mean, math.nan, n
     return mean, float(CONFIDENCE_Z * arr.std(ddof=1) / math.sqrt(n)), n
-
-
-def _entry_label(prompter: str, user: str) -> str:
-    return f"{prompter} + {user}" if user else str(prompter)
 
 
 def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
@@ -153,44 +146,6 @@ def _entry_points(view: ResultsView, metric: str = "dice") -> pd.DataFrame:
     return points[np.isfinite(points["mean"].astype(float))].reset_index(drop=True)
 
 
-def _new_figure(width: float, height: float) -> _Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _model_colours(models: Iterable[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(models)))}
-
-
-def _strategy_markers(entries: pd.DataFrame) -> dict[str, str]:
-    labels = sorted(
-        {_entry_label(p, u) for p, u in zip(entries["prompter"], entries["user"], strict=False)}
-    )
-    return {label: _MARKERS[i % len(_MARKERS)] for i, label in enumerate(labels)}
-
-
-#: legend labels are wrapped at this many characters, so a legend beside the axes stays narrow
-_LEGEND_WIDTH = 38
-
-
-def _legend_beside(fig: _Figure, handles: list[Any], title: str) -> None:
-    """One legend outside the axes, on the right, its labels wrapped (the figure keeps its
-    size; the axes give up what the legend needs)."""
-    import textwrap
-
-    for handle in handles:
-        label = str(handle.get_label())
-        handle.set_label(textwrap.fill(label, _LEGEND_WIDTH, subsequent_indent="  "))
-    fig.legend(
-        handles=handles, fontsize=7, loc="outside right upper", title=title,
-        title_fontsize=8, frameon=False, labelspacing=0.8,
-    )  # fmt: skip
-
-
 def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -> _Figure:
     from matplotlib.ticker import LogFormatter
 
@@ -198,9 +153,9 @@ def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -
     points = points[np.isfinite(points[x_column].astype(float)) & (points[x_column] > 0)]
     if points.empty:
         return None
-    colours = _model_colours(points["model"])
-    markers = _strategy_markers(points)
-    fig = _new_figure(9.0, 5.5)
+    colours = model_colours(points["model"])
+    markers = strategy_markers(points)
+    fig = new_figure(9.0, 5.5)
     ax = fig.add_subplot()
     for row in points.itertuples(index=False):
         x, y = float(getattr(row, x_column)), float(row.mean)
@@ -208,7 +163,7 @@ def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -
         yerr = [[y - low], [high - y]] if np.isfinite(low) and np.isfinite(high) else None
         ax.errorbar(
             [x], [y], yerr=yerr, color=colours[row.model],
-            marker=markers[_entry_label(row.prompter, row.user)], markersize=7,
+            marker=markers[entry_label(row.prompter, row.user)], markersize=7,
             markeredgecolor="black", markeredgewidth=0.5, elinewidth=0.8, capsize=2,
             linestyle="", zorder=3,
         )  # fmt: skip
@@ -220,7 +175,7 @@ def _dice_vs_effort(view: ResultsView, x_column: str, x_label: str, what: str) -
     ax.set_title(f"Dice vs {what} (mean over datasets, final step; bars: 95 % bootstrap CI)")
     ax.grid(True, which="both", alpha=0.3)
     ax.margins(x=0.1, y=0.08)
-    _model_strategy_legend(fig, colours, markers)
+    model_strategy_legend(fig, colours, markers)
     return fig
 
 
@@ -231,10 +186,10 @@ def _refinement_curves(view: ResultsView) -> _Figure:
         return None
     scale = meta("dice").scale
     entries = curves[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY))
-    colours = _model_colours(entries["model"])
-    markers = _strategy_markers(entries)
-    few = len(entries) <= _FEW_ENTRIES  # one legend line per entry; else colours and markers
-    fig = _new_figure(9.0, 5.0)
+    colours = model_colours(entries["model"])
+    markers = strategy_markers(entries)
+    few = len(entries) <= FEW_ENTRIES  # one legend line per entry; else colours and markers
+    fig = new_figure(9.0, 5.0)
     ax = fig.add_subplot()
     for model, prompter, user in entries.itertuples(index=False):
         sub = curves[
@@ -246,9 +201,9 @@ def _refinement_curves(view: ResultsView) -> _Figure:
         low = sub["ci_low"].to_numpy(dtype=float) * scale
         high = sub["ci_high"].to_numpy(dtype=float) * scale
         ax.plot(
-            x, mean, color=colours[model], marker=markers[_entry_label(prompter, user)],
+            x, mean, color=colours[model], marker=markers[entry_label(prompter, user)],
             markersize=4,
-            label=f"{model}: {_entry_label(prompter, user)} (n={int(sub['n_units'].max())})",
+            label=f"{model}: {entry_label(prompter, user)} (n={int(sub['n_units'].max())})",
         )  # fmt: skip
         band = np.isfinite(low) & np.isfinite(high)
         if band.any():
@@ -260,28 +215,10 @@ def _refinement_curves(view: ResultsView) -> _Figure:
     ax.grid(True, alpha=0.3)
     if few:
         handles, _ = ax.get_legend_handles_labels()
-        _legend_beside(fig, handles, "model: strategy (units)")
+        legend_beside(fig, handles, "model: strategy (units)")
     else:
-        _model_strategy_legend(fig, colours, markers, line=True)
+        model_strategy_legend(fig, colours, markers, line=True)
     return fig
-
-
-def _model_strategy_legend(
-    fig: _Figure, colours: dict[str, Any], markers: dict[str, str], line: bool = False
-) -> None:
-    """One legend beside the axes naming the colours (models) and the markers (strategies)."""
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], color=c, marker="o" if not line else None, linestyle="-" if line else "",
-               label=m)
-        for m, c in colours.items()
-    ]  # fmt: skip
-    handles += [
-        Line2D([], [], color="grey", marker=mk, markeredgecolor="black", linestyle="", label=lb)
-        for lb, mk in markers.items()
-    ]
-    _legend_beside(fig, handles, "model (colour) / strategy (marker)")
 
 
 def _dice_vs_time(view: ResultsView) -> _Figure:
@@ -296,9 +233,9 @@ def _dice_vs_time(view: ResultsView) -> _Figure:
         return None
     scale = meta("dice").scale
     entries = curves[list(ENTRY)].drop_duplicates().sort_values(list(ENTRY))
-    colours = _model_colours(entries["model"])
-    markers = _strategy_markers(entries)
-    fig = _new_figure(9.0, 5.5)
+    colours = model_colours(entries["model"])
+    markers = strategy_markers(entries)
+    fig = new_figure(9.0, 5.5)
     ax = fig.add_subplot()
     for model, prompter, user in entries.itertuples(index=False):
         sub = curves[
@@ -307,12 +244,12 @@ def _dice_vs_time(view: ResultsView) -> _Figure:
         ].sort_values("t")  # fmt: skip
         x = sub["t"].to_numpy(dtype=float)
         ax.step(x, sub["mean"].to_numpy(dtype=float) * scale, where="post", color=colours[model],
-                marker=markers[_entry_label(prompter, user)], markersize=4, markevery=4,
+                marker=markers[entry_label(prompter, user)], markersize=4, markevery=4,
                 linewidth=1.2)  # fmt: skip
         low = sub["ci_low"].to_numpy(dtype=float) * scale
         high = sub["ci_high"].to_numpy(dtype=float) * scale
         band = np.isfinite(low) & np.isfinite(high)
-        if band.any() and len(entries) <= _FEW_ENTRIES:  # many bands hide the curves
+        if band.any() and len(entries) <= FEW_ENTRIES:  # many bands hide the curves
             ax.fill_between(x, low, high, where=band, step="post", color=colours[model],
                             alpha=0.1, lw=0)  # fmt: skip
     for budget in TIME_BUDGETS_S:
@@ -321,53 +258,10 @@ def _dice_vs_time(view: ResultsView) -> _Figure:
     ax.set_ylabel(meta("dice").axis_label("mean"))
     ax.set_title(
         "Dice over time to result (mean over datasets"
-        + (", 95 % bootstrap CI)" if len(entries) <= _FEW_ENTRIES else ")")
+        + (", 95 % bootstrap CI)" if len(entries) <= FEW_ENTRIES else ")")
     )
     ax.grid(True, alpha=0.3)
-    _model_strategy_legend(fig, colours, markers, line=True)
-    return fig
-
-
-def _box_jitter(data: pd.DataFrame | ResultsView) -> _Figure:
-    view = as_view(data)
-    static = view.finals[view.finals["user"] == ""]
-    params = {p: jitter_params(p) for p in static["prompter"].unique()}
-    rows = static[static["prompter"].map(lambda p: params[p] is not None)]
-    if rows.empty:
-        return None
-    stats = view.entry_stats("dice", rows)
-    stats = stats.assign(
-        k=stats["prompter"].map(lambda p: params[p][0]),  # type: ignore[index]
-        jitter=stats["prompter"].map(lambda p: params[p][1]),  # type: ignore[index]
-    )
-    groups = [
-        (key, sub.sort_values("jitter"))
-        for key, sub in stats.groupby(["model", "k"], sort=True)
-        if sub["jitter"].nunique() >= 2 and np.isfinite(sub["mean"].astype(float)).any()
-    ]
-    if not groups:
-        return None
-    scale = meta("dice").scale
-    colours = _model_colours(str(key[0]) for key, _ in groups)
-    fig = _new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    for (model, k), sub in groups:
-        x = sub["jitter"].to_numpy(dtype=float)
-        mean = sub["mean"].to_numpy(dtype=float) * scale
-        low = sub["ci_low"].to_numpy(dtype=float) * scale
-        high = sub["ci_high"].to_numpy(dtype=float) * scale
-        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-        ax.errorbar(
-            x, mean, yerr=yerr, color=colours[str(model)], marker="s", capsize=3,
-            label=f"{model}, k={k}",
-        )  # fmt: skip
-    ax.set_xlabel("box jitter J (voxels, uniform in [−J, J] per coordinate)")
-    ax.set_ylabel(meta("dice").axis_label("mean final"))
-    ax.set_title("Box interpolation: Dice vs jitter (95 % bootstrap CI)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(True, alpha=0.3)
-    handles, _ = ax.get_legend_handles_labels()
-    _legend_beside(fig, handles, "model, key slices")
+    model_strategy_legend(fig, colours, markers, line=True)
     return fig
 
 
@@ -387,7 +281,7 @@ def _timing(view: ResultsView) -> _Figure:
     models = list(sums.index.astype(str))
     x = np.arange(len(models))
     per_slice = sums[["enc", "dec"]].div(sums["slices"].where(sums["slices"] > 0), axis=0) * 1e3
-    fig = _new_figure(max(7.0, 1.2 * len(models) + 4.0), 4.5)
+    fig = new_figure(max(7.0, 1.2 * len(models) + 4.0), 4.5)
     left, right = fig.subplots(1, 2)
     panels = (
         (left, sums[["enc", "dec"]], "total time (s)", "Total over all steps"),
@@ -444,7 +338,8 @@ def draw_figures(steps: pd.DataFrame | ResultsView) -> dict[str, _Figure]:
         ),
         ("dice_vs_time", lambda: _dice_vs_time(view)),
         ("refinement_curves", lambda: _refinement_curves(view)),
-        ("box_jitter", lambda: _box_jitter(view)),
+        ("box_jitter", lambda: box_jitter_figure(view)),
+        ("robustness", lambda: robustness_figure(view)),
         ("timing", lambda: _timing(view)),
     ]
     figures: dict[str, _Figure] = {}

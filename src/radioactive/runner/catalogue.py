@@ -33,6 +33,10 @@ def _from_preset(name: str) -> PairSpec:
     )  # fmt: skip
 
 
+#: the noise levels of the ``robustness`` family, mm (standard deviation per axis)
+ROBUSTNESS_SD_MM = (0.0, 1.0, 2.0, 4.0, 8.0)
+
+
 #: The prompting groups of the RadioActive paper (arXiv 2411.07885) and of CVPR 2025:
 #:
 #: * ``static_2d``: the static prompters of 2D models (PROTOCOL §2): n points per slice
@@ -44,7 +48,10 @@ def _from_preset(name: str) -> PairSpec:
 #: * ``refinement``: the reference's interactive presets (§4): every preset but the CVPR 2025
 #:   ones (``cvpr25*``);
 #: * ``cvpr25``: the CVPR 2025 challenge protocol (2D box on the middle slice + z range, 5 clicks
-#:   at the largest error, the organisers' scoring rules).
+#:   at the largest error, the organisers' scoring rules);
+#: * ``robustness``: the centre point per slice and the box per slice placed by a human-like
+#:   user (:mod:`radioactive.prompts.human`) with click / box-corner noise of
+#:   :data:`ROBUSTNESS_SD_MM` mm (0: the oracle), as prompt-robustness studies sweep it.
 FAMILIES: dict[str, list[PairSpec]] = {
     "static_2d": _static(
         *(f"points_per_slice(n={n})" for n in (1, 2, 3, 5, 10)),
@@ -66,6 +73,10 @@ FAMILIES: dict[str, list[PairSpec]] = {
     ),
     "refinement": [_from_preset(name) for name in PRESETS if not name.startswith("cvpr25")],
     "cvpr25": [_from_preset("cvpr25")],
+    "robustness": _static(
+        *(f"noisy(base='center_point_per_slice', point_sd_mm={s})" for s in ROBUSTNESS_SD_MM),
+        *(f"noisy(base='box_per_slice', box_sd_mm={s})" for s in ROBUSTNESS_SD_MM),
+    ),
 }
 
 

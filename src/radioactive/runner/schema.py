@@ -231,7 +231,7 @@ class ExecutorSpec(BaseModel):
         return v
 
 
-Family = Literal["static_2d", "static_3d", "refinement", "cvpr25"]
+Family = Literal["static_2d", "static_3d", "refinement", "cvpr25", "robustness"]
 
 
 class ExperimentConfig(BaseModel):
