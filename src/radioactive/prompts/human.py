@@ -143,6 +143,25 @@ class _Noise:
                 "p_miss": self.p_miss, "p_flip": self.p_flip, "clip": self.clip}  # fmt: skip
 
 
+class _WrapsUser:
+    """What a user wrapper takes from the user it wraps: its prompt kinds, and its source after
+    the wrapper's own."""
+
+    base: str
+    spec: str
+    version: ClassVar[str]
+
+    def _inner(self) -> SimulatedUser:
+        return get_user(self.base)
+
+    def prompt_kinds(self) -> frozenset[str]:
+        return self._inner().prompt_kinds()
+
+    @property
+    def source(self) -> str:
+        return f"{self.spec}@{self.version}/{self._inner().source}"
+
+
 @register_prompter
 @dataclasses.dataclass(frozen=True)
 class NoisyPrompter(Prompter, _Noise):
@@ -199,7 +218,7 @@ class NoisyPrompter(Prompter, _Noise):
 
 @register_user
 @dataclasses.dataclass(frozen=True)
-class NoisyUser(SimulatedUser, _Noise):
+class NoisyUser(_WrapsUser, SimulatedUser, _Noise):
     """A simulated user's corrections placed by a human-like user (see the module docstring)."""
 
     name: ClassVar[str] = "noisy_user"
@@ -213,13 +232,6 @@ class NoisyUser(SimulatedUser, _Noise):
         _check_noise(self.point_sd_mm, self.box_sd_mm, self.p_miss, self.p_flip)
         object.__setattr__(self, "base", get_user(self.base).spec)
 
-    def prompt_kinds(self) -> frozenset[str]:
-        return get_user(self.base).prompt_kinds()
-
-    @property
-    def source(self) -> str:
-        return f"{self.spec}@{self.version}/{get_user(self.base).source}"
-
     def correct(
         self,
         target: BoolArray,
@@ -229,8 +241,7 @@ class NoisyUser(SimulatedUser, _Noise):
         *,
         spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
-        inner = get_user(self.base).correct(target, prediction, history, rng,
-                                            spacing_mm=spacing_mm)  # fmt: skip
+        inner = self._inner().correct(target, prediction, history, rng, spacing_mm=spacing_mm)
         placed = perturb(inner.prompts, target, rng, spacing_mm, **self._noise())
         return make_interaction(placed, placed, target, self.source, effort=self.effort,
                                 keep_previous=inner.keep_previous)  # fmt: skip
@@ -238,7 +249,7 @@ class NoisyUser(SimulatedUser, _Noise):
 
 @register_user
 @dataclasses.dataclass(frozen=True)
-class LazyUser(SimulatedUser):
+class LazyUser(_WrapsUser, SimulatedUser):
     """A user who stops correcting once the error (false negatives + false positives) is below
     ``min_error_fraction`` of the target's voxels, and corrects as ``base`` otherwise."""
 
@@ -255,13 +266,6 @@ class LazyUser(SimulatedUser):
             raise ValueError("min_error_fraction must be in [0, 1]")
         object.__setattr__(self, "base", get_user(self.base).spec)
 
-    def prompt_kinds(self) -> frozenset[str]:
-        return get_user(self.base).prompt_kinds()
-
-    @property
-    def source(self) -> str:
-        return f"{self.spec}@{self.version}/{get_user(self.base).source}"
-
     def correct(
         self,
         target: BoolArray,
@@ -275,5 +279,4 @@ class LazyUser(SimulatedUser):
         error = int(np.count_nonzero(t != np.asarray(prediction, dtype=bool)))
         if error < self.min_error_fraction * max(int(t.sum()), 1):
             return make_interaction([], [], t, self.source, effort=self.effort)
-        return get_user(self.base).correct(target, prediction, history, rng,
-                                           spacing_mm=spacing_mm)  # fmt: skip
+        return self._inner().correct(target, prediction, history, rng, spacing_mm=spacing_mm)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -34,39 +37,52 @@ def jitter_params(prompter: str) -> tuple[int, int] | None:
     return int(params["k"]), int(params["jitter"])
 
 
-def box_jitter_figure(data: pd.DataFrame | ResultsView) -> Figure:
+def _sweep(
+    data: pd.DataFrame | ResultsView, parse: Callable[[str], tuple[Any, float] | None]
+) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """The static entries whose prompter ``parse`` reads as ``(group, x)``: per (model, group)
+    with at least two values of ``x``, the view's dataset-weighted final Dice per ``x``
+    (:meth:`ResultsView.entry_stats`, with ``x`` and ``group`` columns), sorted by ``x``."""
     view = as_view(data)
     static = view.finals[view.finals["user"] == ""]
-    params = {p: jitter_params(p) for p in static["prompter"].unique()}
+    params = {p: parse(p) for p in static["prompter"].unique()}
     rows = static[static["prompter"].map(lambda p: params[p] is not None)]
     if rows.empty:
-        return None
+        return []
     stats = view.entry_stats("dice", rows)
     stats = stats.assign(
-        k=stats["prompter"].map(lambda p: params[p][0]),  # type: ignore[index]
-        jitter=stats["prompter"].map(lambda p: params[p][1]),  # type: ignore[index]
+        group=stats["prompter"].map(lambda p: str(params[p][0])),  # type: ignore[index]
+        x=stats["prompter"].map(lambda p: float(params[p][1])),  # type: ignore[index]
     )
-    groups = [
-        (key, sub.sort_values("jitter"))
-        for key, sub in stats.groupby(["model", "k"], sort=True)
-        if sub["jitter"].nunique() >= 2 and np.isfinite(sub["mean"].astype(float)).any()
+    return [
+        ((str(model), str(group)), sub.sort_values("x"))
+        for (model, group), sub in stats.groupby(["model", "group"], sort=True)
+        if sub["x"].nunique() >= 2 and np.isfinite(sub["mean"].astype(float)).any()
     ]
+
+
+def _errorbars(ax: Any, sub: pd.DataFrame, **style: Any) -> None:
+    scale = meta("dice").scale
+    mean = sub["mean"].to_numpy(dtype=float) * scale
+    low = sub["ci_low"].to_numpy(dtype=float) * scale
+    high = sub["ci_high"].to_numpy(dtype=float) * scale
+    yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
+    ax.errorbar(sub["x"].to_numpy(dtype=float), mean, yerr=yerr, capsize=3, **style)
+
+
+def box_jitter_figure(data: pd.DataFrame | ResultsView) -> Figure:
+    def parse(prompter: str) -> tuple[int, float] | None:
+        found = jitter_params(prompter)
+        return None if found is None else (found[0], float(found[1]))
+
+    groups = _sweep(data, parse)
     if not groups:
         return None
-    scale = meta("dice").scale
-    colours = model_colours(str(key[0]) for key, _ in groups)
+    colours = model_colours(model for (model, _), _ in groups)
     fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     for (model, k), sub in groups:
-        x = sub["jitter"].to_numpy(dtype=float)
-        mean = sub["mean"].to_numpy(dtype=float) * scale
-        low = sub["ci_low"].to_numpy(dtype=float) * scale
-        high = sub["ci_high"].to_numpy(dtype=float) * scale
-        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-        ax.errorbar(
-            x, mean, yerr=yerr, color=colours[str(model)], marker="s", capsize=3,
-            label=f"{model}, k={k}",
-        )  # fmt: skip
+        _errorbars(ax, sub, color=colours[model], marker="s", label=f"{model}, k={k}")
     ax.set_xlabel("box jitter J (voxels, uniform in [−J, J] per coordinate)")
     ax.set_ylabel(meta("dice").axis_label("mean final"))
     ax.set_title("Box interpolation: Dice vs jitter (95 % bootstrap CI)")
@@ -92,38 +108,17 @@ def noise_params(prompter: str) -> tuple[str, float] | None:
     return str(params["base"]), float(max(params["point_sd_mm"], params["box_sd_mm"]))
 
 
-def robustness_figure(view: ResultsView) -> Figure:
-    static = view.finals[view.finals["user"] == ""]
-    params = {p: noise_params(p) for p in static["prompter"].unique()}
-    rows = static[static["prompter"].map(lambda p: params[p] is not None)]
-    if rows.empty:
-        return None
-    stats = view.entry_stats("dice", rows)
-    stats = stats.assign(
-        base=stats["prompter"].map(lambda p: params[p][0]),  # type: ignore[index]
-        noise=stats["prompter"].map(lambda p: params[p][1]),  # type: ignore[index]
-    )
-    groups = [
-        (key, sub.sort_values("noise"))
-        for key, sub in stats.groupby(["model", "base"], sort=True)
-        if sub["noise"].nunique() >= 2 and np.isfinite(sub["mean"].astype(float)).any()
-    ]
+def robustness_figure(data: pd.DataFrame | ResultsView) -> Figure:
+    groups = _sweep(data, noise_params)
     if not groups:
         return None
-    scale = meta("dice").scale
-    colours = model_colours(str(key[0]) for key, _ in groups)
-    markers = {b: MARKERS[i % len(MARKERS)]
-               for i, b in enumerate(sorted({str(k[1]) for k, _ in groups}))}  # fmt: skip
+    colours = model_colours(model for (model, _), _ in groups)
+    bases = sorted({base for (_, base), _ in groups})
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(bases)}
     fig = new_figure(8.0, 4.8)
     ax = fig.add_subplot()
     for (model, base), sub in groups:
-        x = sub["noise"].to_numpy(dtype=float)
-        mean = sub["mean"].to_numpy(dtype=float) * scale
-        low = sub["ci_low"].to_numpy(dtype=float) * scale
-        high = sub["ci_high"].to_numpy(dtype=float) * scale
-        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-        ax.errorbar(x, mean, yerr=yerr, color=colours[str(model)], marker=markers[str(base)],
-                    capsize=3)  # fmt: skip
+        _errorbars(ax, sub, color=colours[model], marker=markers[base])
     ax.set_xlabel("noise of the clicks or box corners (mm, standard deviation per axis)")
     ax.set_ylabel(meta("dice").axis_label("mean final"))
     ax.set_title("Robustness to human-like prompts (95 % bootstrap CI)")
