@@ -22,19 +22,22 @@ from radioactive.report.view import ResultsView, as_view
 __all__ = ["box_jitter_figure", "jitter_params", "noise_params", "robustness_figure"]
 
 
-def jitter_params(prompter: str) -> tuple[int, int] | None:
-    """``(k, jitter)`` of a ``box_interpolation`` spec (the prompter's own defaults for the
-    parameters the spec leaves out), else ``None``."""
+def _params_of(prompter: str, name: str) -> dict[str, Any] | None:
+    """The parameters (the prompter's defaults for those the spec leaves out) of a spec of the
+    registered prompter ``name``, else ``None``."""
     from radioactive.prompts import get_prompter
 
     try:
         obj = get_prompter(str(prompter))
     except Exception:  # not a spec of a registered prompter
         return None
-    if obj.name != "box_interpolation":
-        return None
-    params = obj.params()
-    return int(params["k"]), int(params["jitter"])
+    return obj.params() if obj.name == name else None
+
+
+def jitter_params(prompter: str) -> tuple[int, int] | None:
+    """``(k, jitter)`` of a ``box_interpolation`` spec, else ``None``."""
+    params = _params_of(prompter, "box_interpolation")
+    return None if params is None else (int(params["k"]), int(params["jitter"]))
 
 
 def _sweep(
@@ -96,15 +99,9 @@ def box_jitter_figure(data: pd.DataFrame | ResultsView) -> Figure:
 def noise_params(prompter: str) -> tuple[str, float] | None:
     """``(base, noise in mm)`` of a ``noisy`` spec (the larger of its click and box-corner
     noise), else ``None``."""
-    from radioactive.prompts import get_prompter
-
-    try:
-        obj = get_prompter(str(prompter))
-    except Exception:  # not a spec of a registered prompter
+    params = _params_of(prompter, "noisy")
+    if params is None:
         return None
-    if obj.name != "noisy":
-        return None
-    params = obj.params()
     return str(params["base"]), float(max(params["point_sd_mm"], params["box_sd_mm"]))
 
 
