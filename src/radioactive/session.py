@@ -193,13 +193,8 @@ def run_trajectory(
     n_steps = steps if user is not None else 0
     for i in range(n_steps + 1):
         t0 = time.perf_counter()
-        if i == 0:
-            inter = _initial(prompter, target, rng, predictor, spacing_mm)
-        else:
-            assert user is not None and previous is not None
-            inter = user.correct(target, previous.mask, history, rng, spacing_mm=spacing_mm)
-            if i == 1 and not keep_initial:
-                inter = dataclasses.replace(inter, keep_previous=False)
+        inter = _next_interaction(i, prompter, user, target, previous, history, rng, spacing_mm,
+                                  predictor, keep_initial)  # fmt: skip
         history.append(inter)
         if inter.is_empty and previous is not None:  # nothing to correct: the prediction stands
             pred = Prediction(previous.mask, previous.logits, StepTimings())
@@ -280,16 +275,8 @@ def run_joint_trajectories(
         t0 = time.perf_counter()
         inters = []
         for k in range(n):
-            if i == 0:
-                inter = _initial(prompter, targets[k], rngs[k], None, spacing_mm)
-            else:
-                last = previous[k]
-                assert user is not None and last is not None
-                inter = user.correct(
-                    targets[k], last.mask, histories[k], rngs[k], spacing_mm=spacing_mm
-                )
-                if i == 1 and not keep_initial:
-                    inter = dataclasses.replace(inter, keep_previous=False)
+            inter = _next_interaction(i, prompter, user, targets[k], previous[k], histories[k],
+                                      rngs[k], spacing_mm, None, keep_initial)  # fmt: skip
             histories[k].append(inter)
             inters.append(inter)
         if i == 0 and all(x.is_empty for x in inters):  # no initial prompt: nothing predicted
@@ -325,18 +312,30 @@ def run_joint_trajectories(
     return out
 
 
-def _initial(
+def _next_interaction(
+    i: int,
     prompter: Prompter,
+    user: SimulatedUser | None,
     target: npt.NDArray[np.bool_],
+    previous: Prediction | None,
+    history: list[Interaction],
     rng: np.random.Generator,
-    predictor: Any,
     spacing_mm: tuple[float, float, float],
+    predictor: Any,
+    keep_initial: bool,
 ) -> Interaction:
-    """The initial interaction; a prompter that measures in mm (``wants_spacing``) gets the
-    case's spacing."""
-    if getattr(prompter, "wants_spacing", False):
-        return prompter.initial(target, rng, predictor, spacing_mm=spacing_mm)  # type: ignore[call-arg]
-    return prompter.initial(target, rng, predictor)
+    """Step ``i``'s interaction: the prompter's at step 0 (a prompter that measures in mm,
+    ``wants_spacing``, gets the case's spacing), else the user's correction of ``previous``
+    (at step 1 without the initial prompts unless ``keep_initial``)."""
+    if i == 0:
+        if getattr(prompter, "wants_spacing", False):
+            return prompter.initial(target, rng, predictor, spacing_mm=spacing_mm)  # type: ignore[call-arg]
+        return prompter.initial(target, rng, predictor)
+    assert user is not None and previous is not None
+    inter = user.correct(target, previous.mask, history, rng, spacing_mm=spacing_mm)
+    if i == 1 and not keep_initial:
+        inter = dataclasses.replace(inter, keep_previous=False)
+    return inter
 
 
 def _done(

@@ -39,8 +39,14 @@ def with_times(steps: pd.DataFrame) -> pd.DataFrame:
     dec = pd.to_numeric(df.get("decoder_s"), errors="coerce") if "decoder_s" in df else 0.0
     df["model_s"] = (pd.Series(enc, index=df.index).fillna(0.0)
                      + pd.Series(dec, index=df.index).fillna(0.0))  # fmt: skip
-    human = pd.to_numeric(df["cum_seconds"], errors="coerce").fillna(0.0)
-    df["time_to_result_s"] = human + df.groupby("unit_id")["model_s"].cumsum()
+    human = pd.to_numeric(df["cum_seconds"], errors="coerce")
+    df = df.reset_index(drop=True)
+    human = human.reset_index(drop=True)
+    times = pd.Series(0.0, index=df.index)
+    model_s = df["model_s"].to_numpy(dtype=np.float64)
+    for idx in df.groupby("unit_id", sort=False).indices.values():
+        times.iloc[idx] = time_to_result(human.iloc[idx].to_numpy(dtype=np.float64), model_s[idx])
+    df["time_to_result_s"] = times
     return df
 
 
@@ -54,8 +60,7 @@ def unit_times(view: ResultsView) -> pd.DataFrame:
     out = []
     for _, unit in rows.groupby("unit_id", sort=True):
         dice = pd.to_numeric(unit["dice"], errors="coerce").to_numpy(dtype=np.float64)
-        times = time_to_result(unit["cum_seconds"].to_numpy(dtype=np.float64),
-                               unit["model_s"].to_numpy(dtype=np.float64))  # fmt: skip
+        times = unit["time_to_result_s"].to_numpy(dtype=np.float64)
         record = {k: unit.iloc[0][k] for k in keys}
         for budget in TIME_BUDGETS_S:
             record[f"dice_at_{budget:g}s"] = value_at_time(dice, times, budget)
