@@ -45,8 +45,10 @@ def test_point_noise_has_the_stated_spread_in_mm() -> None:
     moved = perturb(points, t, rng(3), spacing, point_sd_mm=2.0, clip=False)
     offsets = np.array([p.zyx for p in moved]) - 30
     np.testing.assert_allclose(offsets.mean(axis=0), 0.0, atol=0.15)
-    # 2 mm is 1, 2 and 4 voxels along z, y, x (rounding adds 1/12 voxel² of variance)
-    np.testing.assert_allclose(offsets.std(axis=0), np.sqrt([1, 4, 16]), rtol=0.06)
+    # a click stays on its slice; 2 mm is 2 and 4 voxels along y and x (rounding adds 1/12
+    # voxel² of variance)
+    assert (offsets[:, 0] == 0).all()
+    np.testing.assert_allclose(offsets[:, 1:].std(axis=0), np.sqrt([4, 16]), rtol=0.06)
     again = perturb(points[:50], t, rng(3), spacing, point_sd_mm=2.0, clip=False)
     assert again == moved[:50]  # reproducible from the generator
 
@@ -80,12 +82,72 @@ def test_box_corners_move_and_stay_valid() -> None:
 
 
 def test_wrappers_refuse_what_they_cannot_perturb_honestly() -> None:
-    with pytest.raises(Exception, match="does not consult the model"):
-        get_prompter("noisy(base='box_propagation')")
-    with pytest.raises(ValueError, match="derives prompts"):
-        get_prompter("noisy(base='box_interpolation')").initial(_target(), rng())
+    with pytest.raises(Exception, match="wraps a static prompter"):
+        get_prompter("noisy(base='cvpr25_box')")  # consults the model only sometimes
+    with pytest.raises(Exception, match="wraps a static prompter"):
+        get_prompter("noisy(base='noisy')")
     with pytest.raises(Exception, match="probabilities"):
         get_prompter("noisy(p_miss=1.5)")
+
+
+def _oracle(t: np.ndarray):
+    return lambda z, prompts: t[z]
+
+
+@pytest.mark.parametrize("base", ["point_interpolation(k=3)", "box_interpolation(k=3)",
+                                  "box_per_slice_from_3d_box", "point_propagation(seeds=3)",
+                                  "box_propagation"])  # fmt: skip
+def test_zero_noise_is_the_oracle_for_derived_prompts(base: str) -> None:
+    t = _target()
+    noisy = get_prompter(f"noisy(base={base!r})")
+    assert noisy.needs_model == get_prompter(base).needs_model
+    oracle = get_prompter(base).initial(t, rng(5), _oracle(t))
+    wrapped = noisy.initial(t, rng(5), _oracle(t), spacing_mm=(2.0, 1.0, 1.0))
+    assert wrapped.prompts == oracle.prompts and wrapped.user_prompts == oracle.user_prompts
+    assert (wrapped.dof, wrapped.seconds) == (oracle.dof, oracle.seconds)
+
+
+def test_interpolation_runs_between_the_points_the_human_placed() -> None:
+    t = np.zeros((21, 60, 60), dtype=bool)
+    t[0:21, 10:50, 10:50] = True
+    spec = "noisy(base='point_interpolation(k=3)', point_sd_mm=5.0)"
+    inter = get_prompter(spec).initial(t, rng(2), spacing_mm=(1.0, 1.0, 1.0))
+    keys = sorted(inter.user_prompts, key=lambda p: p.zyx[0])
+    assert [p.zyx[0] for p in keys] == [0, 10, 20]  # clicks stay on their key slices
+    assert any(p.zyx[1:] != (29, 29) for p in keys)  # ... but land off the oracle's centre
+    assert inter.prompts[0] == keys[0] and inter.prompts[10] == keys[1]
+    assert inter.prompts[-1] == keys[2] and len(inter.prompts) == 21
+    # half-way between two placed keys, the interpolated point is their rounded mean
+    half = np.rint((np.array(keys[0].zyx) + np.array(keys[1].zyx)) / 2)
+    assert inter.prompts[5].zyx == tuple(int(v) for v in half)
+    assert inter.dof == 3  # only the placed keys cost
+
+
+def test_box_interpolation_and_propagation_start_from_the_moved_boxes() -> None:
+    t = _target()
+    spec = "noisy(base='box_interpolation(k=3)', box_sd_mm=3.0)"
+    inter = get_prompter(spec).initial(t, rng(4), spacing_mm=(1.0, 1.0, 1.0))
+    sent = {b.z: b for b in inter.prompts}
+    assert all(sent[b.z] == b for b in inter.user_prompts)  # key boxes sent as placed
+    assert any((b.lo, b.hi) != ((8, 10), (32, 30)) for b in inter.user_prompts)
+    spec = "noisy(base='box_propagation', box_sd_mm=3.0)"
+    seen: list = []
+
+    def predict(z, prompts):
+        seen.append((z, prompts))
+        return t[z]
+
+    inter = get_prompter(spec).initial(t, rng(4), predict, spacing_mm=(1.0, 1.0, 1.0))
+    first = inter.user_prompts[0]
+    assert seen[0] == (first.z, [first])  # the model sees the human's box first
+    assert inter.dof == 2 + 2  # the box and two z-limits
+
+
+def test_propagation_without_any_placed_seed_sends_nothing() -> None:
+    t = _target()
+    spec = "noisy(base='point_propagation(seeds=3)', p_miss=1.0)"
+    inter = get_prompter(spec).initial(t, rng(), lambda z, p: pytest.fail("model called"))
+    assert inter.prompts == () and [p.kind.value for p in inter.user_prompts] == ["zlimit"] * 2
 
 
 def test_lazy_user_stops_below_the_error_level() -> None:

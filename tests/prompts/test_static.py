@@ -52,7 +52,12 @@ def test_box_per_slice_on_a_cuboid() -> None:
     inter = get_prompter("box_per_slice").initial(t, rng())
     assert inter.prompts == tuple(Box2D(z, (5, 10), (20, 25)) for z in range(3, 9))
     assert inter.dof == 2 * 6 and inter.user_prompts == inter.prompts
-    assert inter.seconds == pytest.approx(6 * DEFAULT_EFFORT.box2d_s + 6 * 1.0)
+    # six boxes on six slices, then the review of the target's six slices
+    assert inter.review_slices == 6
+    assert inter.seconds == pytest.approx(
+        6 * DEFAULT_EFFORT.box2d_s + 6 * DEFAULT_EFFORT.slice_visit_s
+        + 6 * DEFAULT_EFFORT.review_slice_s
+    )  # fmt: skip
     assert inter.slices == tuple(range(3, 9))
 
 

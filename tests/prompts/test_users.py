@@ -131,7 +131,8 @@ def test_keep_previous_and_effort_recorded(cls):
     user = cls(keep_previous=False, effort=effort)
     inter = user.correct(t, p, [boxes_initial(t)], rng())
     assert inter.keep_previous is False and "keep_previous=False" in inter.source
-    assert inter.seconds == effort.seconds(inter.user_prompts)
+    assert inter.review_slices == 3  # the target's z extent, slices 1-3
+    assert inter.seconds == effort.seconds(inter.user_prompts, 3)
     assert inter.user_prompts == inter.prompts
 
 
@@ -150,7 +151,11 @@ def test_scribble_positive_centre_points_on_largest_fn_component():
     assert isinstance(s, Scribble) and s.positive
     assert s.voxels == ((3, 5, 5), (4, 5, 5), (5, 5, 5))
     assert inter.dof == 3 and inter.slices == (3, 4, 5)
-    assert inter.seconds == DEFAULT_EFFORT.scribble_s + DEFAULT_EFFORT.slice_visit_s  # one plane
+    # one stroke, one plane, and the review of the target's 7 slices
+    assert inter.review_slices == 7
+    assert inter.seconds == pytest.approx(
+        DEFAULT_EFFORT.scribble_s + DEFAULT_EFFORT.slice_visit_s + 7 * DEFAULT_EFFORT.review_slice_s
+    )
 
 
 def test_scribble_positive_point_is_snapped_into_the_slice_component():
@@ -193,7 +198,10 @@ def test_scribble_negative_contour_in_plane_with_most_fp():
         plane[v[:, 0], v[:, 2]] = True
         assert ndimage.label(plane, structure=np.ones((3, 3)))[1] == 1
         assert inter.dof == 3 and inter.realism.negatives_inside == 0
-        assert inter.seconds == DEFAULT_EFFORT.scribble_s + DEFAULT_EFFORT.slice_visit_s
+        assert inter.seconds == pytest.approx(
+            DEFAULT_EFFORT.scribble_s + DEFAULT_EFFORT.slice_visit_s
+            + 6 * DEFAULT_EFFORT.review_slice_s
+        )  # fmt: skip
 
 
 def test_scribble_negative_line_on_plane_without_target():

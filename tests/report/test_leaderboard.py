@@ -116,6 +116,18 @@ def test_lower_is_better_metric_ranks_ascending() -> None:
     assert board["model"].tolist() == ["a", "b"]
 
 
+def test_a_rank_that_resampling_moves_is_flagged() -> None:
+    # "c" is far ahead; "a" and "b" differ by a hair under 0.02 noise per target
+    df = synthetic(20, {"a": 0.001, "b": 0.0015, "c": 0.3})
+    board = leaderboard(df, n_boot=400, seed=0).set_index("model")
+    assert board.loc["c", "rank"] == 1 and board.loc["c", "rank_stable"]
+    assert (board.loc["c", "rank_low"], board.loc["c", "rank_high"]) == (1, 1)
+    for model in ("a", "b"):
+        assert not board.loc[model, "rank_stable"]
+        assert (board.loc[model, "rank_low"], board.loc[model, "rank_high"]) == (2, 3)
+    assert board.loc["a", "rank_low"] <= board.loc["a", "rank"] <= board.loc["a", "rank_high"]
+
+
 def test_reproducible_for_a_seed() -> None:
     df = synthetic(15, {"a": 0.0, "b": 0.05})
     first = leaderboard(df, n_boot=300, seed=5)

@@ -57,7 +57,8 @@ def test_units_record_root_label_value_and_versions(dataset: Path, tmp_path: Pat
     assert settings["prompter"] == "box_per_slice(jitter=0)@1" and settings["user"] is None
     assert settings["metric_versions"] == metric_versions()
     assert settings["effort"]["cost_version"] == COST_VERSION
-    assert settings["effort"]["model"]["point_s"] == 2.0
+    assert settings["effort"]["model"]["point_s"] == 1.75
+    assert settings["effort"]["model"]["review_slice_s"] == 0.25
     assert settings["metrics"]["nsd_tolerance_mm"] == 2.0
     assert settings["model"] == {"name": "filled_box", "options": {}}
     assert "contract" in settings and settings["stopping"]["dice_target"] is None

@@ -10,7 +10,13 @@ and interaction accounting.
 """
 
 from radioactive.prompts.base import Prompter, SimulatedUser, SlicePredictor
-from radioactive.prompts.cost import DEFAULT_EFFORT, EffortModel
+from radioactive.prompts.cost import (
+    DEFAULT_EFFORT,
+    EFFORT_RANGES,
+    EffortModel,
+    EffortRange,
+    effort_components,
+)
 from radioactive.prompts.registry import (
     PROMPTERS,
     USERS,
@@ -34,11 +40,13 @@ from radioactive.prompts.types import (
 
 __all__ = [
     "DEFAULT_EFFORT",
+    "EFFORT_RANGES",
     "PROMPTERS",
     "USERS",
     "Box2D",
     "Box3D",
     "EffortModel",
+    "EffortRange",
     "Interaction",
     "Lasso",
     "MaskPrompt",
@@ -51,6 +59,7 @@ __all__ = [
     "SlicePredictor",
     "UnknownNameError",
     "ZLimit",
+    "effort_components",
     "get_prompter",
     "get_user",
     "parse_spec",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -21,6 +21,11 @@ from radioactive.prompts.types import Interaction, Prompt
 from radioactive.registry import UnknownNameError  # noqa: F401  (re-exported)
 
 BoolArray = npt.NDArray[np.bool_]
+
+#: How a human places prompts: the prompts an oracle would place in, those placed out (moved,
+#: missed, flipped). A prompter that derives prompts (interpolation, propagation) applies it to
+#: the prompts the user places, before deriving the others from them.
+Place = Callable[[list[Prompt]], list[Prompt]]
 
 
 class SlicePredictor(Protocol):
@@ -79,6 +84,9 @@ class Prompter(_Described, ABC):
     needs_model: ClassVar[bool] = False
     #: consults the model's slice predictor when the model has one, else prompts without it
     uses_model: ClassVar[bool] = False
+    #: ``initial`` takes a keyword ``place`` (a :data:`Place`) applied to the prompts the user
+    #: places before the prompter derives prompts from them
+    accepts_placement: ClassVar[bool] = False
 
     @abstractmethod
     def initial(

@@ -7,13 +7,23 @@ prompts (e.g. fewer foreground slices) is charged less.
 Degrees of freedom (PROTOCOL §5): point 1, 2D box 2, 3D box 3, scribble 3, lasso 3, z-limit 1,
 mask prompt 0 (fed back by the system, not drawn).
 
-Estimated seconds: ``sum(per-prompt time) + slice_visit_s × (distinct views visited)``, with the
-defaults of :class:`EffortModel` (documented, with sources, in ``docs/prompts.md``).
+Estimated seconds of an interaction (:meth:`EffortModel.seconds_of`)::
+
+    sum(per-prompt time) + slice_visit_s × (distinct views visited)
+                         + review_slice_s × (target's z extent in slices, if prompts placed)
+
+The last term is the check of the 3D result the interaction produces: the user scrolls through
+the target's z extent. The counts behind the sum (:func:`effort_components`) are stored with every
+interaction (``Interaction.review_slices`` and its prompts), so a report can recompute the
+seconds under any other effort model. Every constant has a range (low, typical, high) with its
+source, or is marked as an assumption: :data:`EFFORT_RANGES`; the defaults are the typical values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,34 +51,157 @@ DOF: dict[PromptKind, int] = {
     PromptKind.MASK: 0,
 }
 
-COST_VERSION = "1"
+COST_VERSION = "2"
+"""Version of the accounting: 2 adds the result review (``review_slice_s``) and the calibrated
+typical values of :data:`EFFORT_RANGES`."""
+
+
+@dataclass(frozen=True)
+class EffortRange:
+    """The plausible range of one effort constant, in seconds, and where it comes from.
+
+    ``assumption`` is true when no published timing measures the action itself: the values are
+    then derived from the ``source`` as ``basis`` explains, or chosen.
+    """
+
+    low: float
+    typical: float
+    high: float
+    source: str
+    basis: str
+    assumption: bool
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low <= self.typical <= self.high:
+            raise ValueError(f"need 0 <= low <= typical <= high, got {self}")
+
+
+_PAPADOPOULOS = "Papadopoulos et al., Extreme clicking for efficient object annotation, ICCV 2017"
+_ROOTPAINTER = "RootPainter's simulated-user benchmark (Smith et al.)"
+_MCDONALD = "McDonald et al., Acad. Radiol. 2015 (16.1 images read per minute)"
+
+#: Every constant of :class:`EffortModel`: its range and source (``docs/prompts.md`` has the table).
+EFFORT_RANGES: dict[str, EffortRange] = {
+    "point_s": EffortRange(
+        1.0, 1.75, 3.0, _PAPADOPOULOS,
+        "typical: 7.0 s for a box from four extreme clicks, per click; range: assumption",
+        False,
+    ),
+    "box2d_s": EffortRange(
+        3.5, 7.0, 34.5, _PAPADOPOULOS,
+        "typical: 7.0 s per box by extreme clicking; high: 34.5 s per conventionally drawn box; "
+        "low: half the typical, an assumption",
+        False,
+    ),
+    "box3d_s": EffortRange(
+        7.0, 14.0, 69.0, _PAPADOPOULOS,
+        "two 2D boxes on orthogonal views (axial and coronal): twice the 2D box's range",
+        True,
+    ),
+    "scribble_s": EffortRange(
+        2.25, 2.9, 5.3, _ROOTPAINTER,
+        "typical: a 1.4 s foreground stroke + 1.5 s between strokes; low: a 0.75 s background "
+        "stroke + 1.5 s; high: the typical value two log-normal sigmas (0.3) up",
+        False,
+    ),
+    "lasso_s": EffortRange(
+        5.0, 15.0, 79.0, "Bearman et al., What's the point, ECCV 2016",
+        "high: 79 s, the top of the 54-79 s polygon outlines of natural-image objects; typical "
+        "and low: a rough outline of one slice's cross-section, an assumption",
+        True,
+    ),
+    "zlimit_s": EffortRange(
+        1.0, 2.0, 7.4, _MCDONALD,
+        "one click to mark a slice; high: two radiologist image reads (2 x 3.7 s); typical and "
+        "low: an assumption",
+        True,
+    ),
+    "slice_visit_s": EffortRange(
+        0.5, 1.0, 3.7, _MCDONALD,
+        "scrolling to a slice or plane and looking at it; high: one radiologist image read "
+        "(3.7 s); typical and low: an assumption",
+        True,
+    ),
+    "review_slice_s": EffortRange(
+        0.1, 0.25, 3.7, _MCDONALD,
+        "checking a 3D result by scrolling through the target's z extent, per slice; typical: "
+        "4 slices per second, an assumption; high: one radiologist image read per slice",
+        True,
+    ),
+}  # fmt: skip
+
+_KIND_CONSTANT: dict[PromptKind, str] = {
+    PromptKind.POINT: "point_s",
+    PromptKind.BOX2D: "box2d_s",
+    PromptKind.BOX3D: "box3d_s",
+    PromptKind.SCRIBBLE: "scribble_s",
+    PromptKind.LASSO: "lasso_s",
+    PromptKind.ZLIMIT: "zlimit_s",
+}
+
+
+def _typical(name: str) -> Any:
+    return Field(default=EFFORT_RANGES[name].typical, ge=0)
 
 
 class EffortModel(BaseModel):
-    """Seconds a human needs per prompt type, plus per distinct view (slice or plane) visited."""
+    """Seconds a human needs per prompt type, per distinct view (slice or plane) visited, and per
+    slice of the target's z extent reviewed after placing prompts. The defaults are the typical
+    values of :data:`EFFORT_RANGES`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    point_s: float = Field(default=2.0, ge=0)
-    box2d_s: float = Field(default=7.0, ge=0)
-    box3d_s: float = Field(default=14.0, ge=0)
-    scribble_s: float = Field(default=5.0, ge=0)
-    lasso_s: float = Field(default=15.0, ge=0)
-    zlimit_s: float = Field(default=2.0, ge=0)
-    slice_visit_s: float = Field(default=1.0, ge=0)
+    point_s: float = _typical("point_s")
+    box2d_s: float = _typical("box2d_s")
+    box3d_s: float = _typical("box3d_s")
+    scribble_s: float = _typical("scribble_s")
+    lasso_s: float = _typical("lasso_s")
+    zlimit_s: float = _typical("zlimit_s")
+    slice_visit_s: float = _typical("slice_visit_s")
+    review_slice_s: float = _typical("review_slice_s")
 
     def prompt_seconds(self, prompt: Prompt) -> float:
         if prompt.kind is PromptKind.MASK:
             return 0.0
-        seconds: float = getattr(self, f"{prompt.kind.value}_s")
+        seconds: float = getattr(self, _KIND_CONSTANT[prompt.kind])
         return seconds
 
-    def seconds(self, prompts: Sequence[Prompt]) -> float:
-        views = set().union(*(views_of(p) for p in prompts)) if prompts else set()
-        return float(sum(self.prompt_seconds(p) for p in prompts) + self.slice_visit_s * len(views))
+    def seconds(self, prompts: Sequence[Prompt], review_slices: int = 0) -> float:
+        """Seconds to place ``prompts`` and review ``review_slices`` slices of the result."""
+        return self.seconds_of(effort_components(prompts, review_slices))
+
+    def seconds_of(self, components: Mapping[str, float]) -> float:
+        """``sum(count × constant)`` over :func:`effort_components`."""
+        return float(sum(n * getattr(self, name) for name, n in components.items()))
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator) -> EffortModel:
+        """A model with every constant drawn uniformly from its :data:`EFFORT_RANGES` range."""
+        return cls(**{k: float(rng.uniform(r.low, r.high)) for k, r in EFFORT_RANGES.items()})
 
 
 DEFAULT_EFFORT = EffortModel()
+
+
+def effort_components(prompts: Sequence[Prompt], review_slices: int = 0) -> dict[str, float]:
+    """How often each constant of :class:`EffortModel` is paid for ``prompts`` (the prompts a
+    user placed) and ``review_slices``: one count per constant name, in :data:`EFFORT_RANGES`
+    order."""
+    counts = dict.fromkeys(EFFORT_RANGES, 0.0)
+    for p in prompts:
+        if p.kind is not PromptKind.MASK:
+            counts[_KIND_CONSTANT[p.kind]] += 1.0
+    views = set().union(*(views_of(p) for p in prompts)) if prompts else set()
+    counts["slice_visit_s"] = float(len(views))
+    counts["review_slice_s"] = float(review_slices)
+    return counts
+
+
+def review_extent(target: npt.NDArray[np.bool_]) -> int:
+    """The slices a user scrolls through to check a result: the target's z extent (first to last
+    slice holding target voxels; 0 for an empty target)."""
+    zs = np.flatnonzero(np.asarray(target).reshape(target.shape[0], -1).any(axis=1))
+    return int(zs[-1] - zs[0] + 1) if zs.size else 0
 
 
 def dof(prompts: Sequence[Prompt]) -> int:
@@ -130,19 +263,25 @@ def make_interaction(
     effort: EffortModel = DEFAULT_EFFORT,
     boxes_clipped: int = 0,
     keep_previous: bool = True,
+    review: bool = True,
 ) -> Interaction:
     """Build an :class:`Interaction`, computing its cost and realism from the prompts.
+
+    An interaction with placed prompts is charged the review of its result
+    (:func:`review_extent` slices) unless ``review`` is false.
 
     Raises ``ValueError`` if any prompt lies outside the image: prompters must clip.
     """
     check_within((*prompts, *user_prompts), target.shape, f"interaction from {source}")
+    slices = review_extent(target) if user_prompts and review else 0
     return Interaction(
         prompts=tuple(prompts),
         user_prompts=tuple(user_prompts),
         dof=dof(user_prompts),
-        seconds=effort.seconds(user_prompts),
+        seconds=effort.seconds(user_prompts, slices),
         source=source,
         realism=assess(prompts, user_prompts, target, boxes_clipped=boxes_clipped),
         keep_previous=keep_previous,
         slices=slices_of(prompts),
+        review_slices=slices,
     )

@@ -145,12 +145,12 @@ class Cvpr25Box(Prompter):
         if predict is None:
             return make_interaction(user, user, target, self.source, effort=self.effort)
         from radioactive.prompts import geometry as geo
-        from radioactive.prompts.static import _propagate
+        from radioactive.prompts.derive import propagate
 
         def next_prompt(nz: int, pred: BoolArray) -> Prompt:
             return Box2D(nz, *geo.tight_box_2d(pred))
 
-        by_slice = _propagate(predict, box.z, [box], (low.z, high.z), next_prompt)
+        by_slice = propagate(predict, box.z, [box], (low.z, high.z), next_prompt)
         prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
 

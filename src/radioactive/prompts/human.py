@@ -5,10 +5,13 @@ voxel, its box is tight. People are not. These wrappers make an oracle human-lik
 from the unit's generator (after the wrapped prompter or user has drawn), with every parameter in
 the spec, so in the unit's identity:
 
-* ``noisy(base=PROMPTER, point_sd_mm, box_sd_mm, p_miss, p_flip, clip)`` — the prompts of a
-  static prompter whose every prompt is placed by the user (``points_per_slice``,
-  ``box_per_slice``, ``center_points_3d``, ``box_3d``…; interpolating and propagating prompters
-  derive prompts from the ones placed and are refused);
+* ``noisy(base=PROMPTER, point_sd_mm, box_sd_mm, p_miss, p_flip, clip)`` — the prompts a user
+  places for a static prompter: all of them for one that places every prompt
+  (``points_per_slice``, ``box_per_slice``, ``center_points_3d``, ``box_3d``…); the placed ones
+  for a prompter that derives the others from them (point and box interpolation, point and box
+  propagation, the per-slice boxes of a 3D box), which then derives its prompts from what the
+  human placed: interpolation between the moved key points or boxes, propagation from the moved
+  seed points or box;
 * ``noisy_user(base=USER, …)`` — the clicks of a simulated user's corrections;
 * ``lazy(base=USER, min_error_fraction)`` — a user who stops correcting once the error
   (false negatives + false positives) is below that fraction of the target's voxels.
@@ -16,8 +19,9 @@ the spec, so in the unit's identity:
 The noise, per prompt, in the order the prompts were placed:
 
 * a **point** is missed (left out) with probability ``p_miss``; else its position moves by a
-  Gaussian offset of standard deviation ``point_sd_mm`` per axis (in voxels: divided by the case's
-  spacing, rounded, kept in the image); then its label flips with probability ``p_flip``. With
+  Gaussian offset of standard deviation ``point_sd_mm`` along y and x (in voxels: divided by the
+  case's spacing, rounded, kept in the image; a click lands on the slice the user looks at, so z
+  does not move); then its label flips with probability ``p_flip``. With
   ``clip=True`` the offset is drawn again (up to 20 times) until a positive click lies in the
   target and a negative one outside it; after 20 misses the click stays where the oracle put it;
 * a **box** (2D or 3D) moves each of its corners by a Gaussian offset of ``box_sd_mm`` per axis
@@ -27,6 +31,9 @@ The noise, per prompt, in the order the prompts were placed:
 Costs are those of the prompts actually placed (a missed click costs nothing). With every
 parameter 0 a wrapper gives its base's prompts exactly. Distances are in mm with the spacing of
 the case (the session passes it); without one, in voxels.
+
+Versions: 2 keeps clicks on their slice (version 1 also moved them along z) and places the prompts
+of interpolating and propagating prompters.
 """
 
 from __future__ import annotations
@@ -112,6 +119,7 @@ def perturb(
     """The prompts as a human would place them (see the module docstring)."""
     spacing = np.asarray(spacing_mm if spacing_mm is not None else (1.0, 1.0, 1.0), dtype=float)
     point_sd = point_sd_mm / spacing
+    point_sd[0] = 0.0  # a click lands on the slice the user looks at
     box_sd = box_sd_mm / spacing
     out: list[Prompt] = []
     for p in prompts:
@@ -172,6 +180,7 @@ class NoisyPrompter(Prompter, _Noise):
     paper_label: ClassVar[str] = "human-like prompts (noise, missed and flipped clicks)"
     cost_formula: ClassVar[str] = "the base's, for the prompts placed"
     description: ClassVar[str] = "a prompter's prompts with mm noise, missed and flipped clicks"
+    version: ClassVar[str] = "2"
     #: the session passes the case's spacing to ``initial``
     wants_spacing: ClassVar[bool] = True
 
@@ -180,15 +189,15 @@ class NoisyPrompter(Prompter, _Noise):
     def __post_init__(self) -> None:
         _check_noise(self.point_sd_mm, self.box_sd_mm, self.p_miss, self.p_flip)
         inner = get_prompter(self.base)
-        if (
-            inner.name in ("noisy",)
-            or getattr(inner, "needs_model", False)
-            or getattr(inner, "uses_model", False)
-        ):
+        if inner.name == "noisy" or getattr(inner, "uses_model", False):
             raise ValueError(
-                f"noisy wraps a static prompter that does not consult the model, not {self.base!r}"
+                f"noisy wraps a static prompter, not {self.base!r} (a wrapper, or a prompter "
+                "that only sometimes consults the model)"
             )
         object.__setattr__(self, "base", inner.spec)
+        # a propagating base needs the model: so does its human-like version
+        object.__setattr__(self, "needs_model", bool(getattr(inner, "needs_model", False)))
+        object.__setattr__(self, "dim", getattr(inner, "dim", None))
 
     def prompt_kinds(self) -> frozenset[str]:
         return get_prompter(self.base).prompt_kinds()
@@ -206,13 +215,23 @@ class NoisyPrompter(Prompter, _Noise):
         spacing_mm: tuple[float, float, float] | None = None,
     ) -> Interaction:
         target = check_target(target)
-        inner = get_prompter(self.base).initial(target, rng, predict)
+        base = get_prompter(self.base)
+
+        def place(prompts: list[Prompt]) -> list[Prompt]:
+            return perturb(prompts, target, rng, spacing_mm, **self._noise())
+
+        if getattr(base, "accepts_placement", False):
+            inner = base.initial(target, rng, predict, place=place)  # type: ignore[call-arg]
+            return make_interaction(inner.prompts, inner.user_prompts, target, self.source,
+                                    effort=self.effort,
+                                    boxes_clipped=inner.realism.boxes_clipped)  # fmt: skip
+        inner = base.initial(target, rng, predict)
         if tuple(inner.prompts) != tuple(inner.user_prompts):
             raise ValueError(
-                f"noisy wraps prompters whose every prompt is placed by the user; {self.base} "
-                "derives prompts from the ones placed (interpolation)"
+                f"noisy cannot place the prompts of {self.base}: it derives prompts from the "
+                "ones placed without accepting a placement (accepts_placement)"
             )
-        placed = perturb(inner.prompts, target, rng, spacing_mm, **self._noise())
+        placed = place(list(inner.prompts))
         return make_interaction(placed, placed, target, self.source, effort=self.effort)
 
 
@@ -225,6 +244,7 @@ class NoisyUser(_WrapsUser, SimulatedUser, _Noise):
     paper_label: ClassVar[str] = "human-like corrections (noise, missed and flipped clicks)"
     cost_formula: ClassVar[str] = "the base's, for the prompts placed"
     description: ClassVar[str] = "a user's clicks with mm noise, missed and flipped clicks"
+    version: ClassVar[str] = "2"
 
     base: str = "center_of_largest_error"
 

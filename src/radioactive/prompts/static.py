@@ -9,7 +9,6 @@ user placed (``user_prompts``); interpolated or propagated prompts are derived a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -18,12 +17,14 @@ from radioactive.prompts import geometry as geo
 from radioactive.prompts.base import (
     EMPTY_TARGET,
     BoolArray,
+    Place,
     Prompter,
     SlicePredictor,
     check_target,
     register_prompter,
 )
 from radioactive.prompts.cost import make_interaction
+from radioactive.prompts.derive import interpolate_points, propagate
 from radioactive.prompts.types import Box2D, Box3D, Interaction, Point, Prompt, ZLimit
 
 
@@ -45,30 +46,6 @@ def _crop(target: BoolArray) -> tuple[BoolArray, tuple[int, int, int]]:
 def _points_from(zyx: np.ndarray, offset: tuple[int, int, int], positive: bool) -> list[Point]:
     off = np.asarray(offset, dtype=np.int64)
     return [Point(tuple(int(c) for c in row + off), positive) for row in np.asarray(zyx)]  # type: ignore[arg-type]
-
-
-def _propagate(
-    predict: SlicePredictor,
-    z0: int,
-    start: list[Prompt],
-    z_range: tuple[int, int],
-    next_prompt: Callable[[int, BoolArray], Prompt],
-) -> dict[int, list[Prompt]]:
-    """Prompt slice ``z0``, then walk upwards and downwards separately: the model predicts the
-    current slice and ``next_prompt(next_z, prediction)`` prompts the next one, until a
-    prediction is empty or the next slice leaves ``z_range`` (inclusive). The prediction of
-    ``z0`` is made once and serves both directions."""
-    by_slice: dict[int, list[Prompt]] = {z0: list(start)}
-    first = np.asarray(predict(z0, by_slice[z0]), dtype=bool)
-    for step in (1, -1):
-        pred, z = first, z0
-        while pred.any():
-            nz = z + step
-            if nz < z_range[0] or nz > z_range[1]:
-                break
-            by_slice[nz] = [next_prompt(nz, pred)]
-            pred, z = np.asarray(predict(nz, by_slice[nz]), dtype=bool), nz
-    return by_slice
 
 
 def _need(predict: SlicePredictor | None, name: str) -> SlicePredictor:
@@ -223,6 +200,7 @@ class PointInterpolation(Prompter):
     paper_label: ClassVar[str] = "kP Inter (kPointInterpolation)"
     cost_formula: ClassVar[str] = "k (k = min(k, X))"
     description: ClassVar[str] = "k key points, interpolated along z"
+    accepts_placement: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -230,8 +208,9 @@ class PointInterpolation(Prompter):
         geo.check_key_rounding(self.key_rounding)
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         sub, off = _crop(target)
         if self.key_rounding == "floor":  # image coordinates throughout, as the reference
@@ -240,10 +219,14 @@ class PointInterpolation(Prompter):
         else:  # the earlier variant, computed in crop coordinates
             keys, centres = _key_points(sub, self.k)
             shift = np.asarray(off, dtype=np.int64)
-        zs, yx = geo.interpolate_along_z(keys, centres)
         key_zyx = np.column_stack([keys, centres]).astype(np.int64) + shift
+        user: list[Prompt] = [Point((int(z), int(y), int(x)), True) for z, y, x in key_zyx]
+        if place is not None:
+            user = place(user)
+            return make_interaction(interpolate_points(user), user, target, self.source,
+                                    effort=self.effort)  # fmt: skip
+        zs, yx = geo.interpolate_along_z(keys, centres)
         zyx = np.column_stack([zs, np.rint(yx)]).astype(np.int64) + shift
-        user = [Point((int(z), int(y), int(x)), True) for z, y, x in key_zyx]
         points = [Point((int(z), int(y), int(x)), True) for z, y, x in zyx]
         return make_interaction(points, user, target, self.source, effort=self.effort)
 
@@ -262,24 +245,30 @@ class PointPropagation(Prompter):
     paper_label: ClassVar[str] = "5P Prop (PointPropagation)"
     cost_formula: ClassVar[str] = "seeds + 2 (z-limits)"
     description: ClassVar[str] = "seed points on the median slice, propagated by the model"
+    accepts_placement: ClassVar[bool] = True
     needs_model: ClassVar[bool] = True
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         predict = _need(predict, self.name)
         fg = geo.fg_slices(target)
         z0 = geo.median_slice(target)
         pix = np.argwhere(target[z0])
         chosen = pix[geo.sample_indices(len(pix), self.seeds, rng)]
-        seeds = [Point((z0, int(y), int(x)), True) for y, x in chosen]
+        seeds: list[Prompt] = [Point((z0, int(y), int(x)), True) for y, x in chosen]
+        if place is not None:
+            seeds = place(seeds)
 
         def next_prompt(nz: int, pred: BoolArray) -> Prompt:
             return Point((nz, *geo.largest_cc_point(pred, "bbox")), True)
 
-        by_slice = _propagate(predict, z0, list(seeds), (int(fg[0]), int(fg[-1])), next_prompt)
-        prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
+        prompts = list(seeds)
+        if any(isinstance(p, Point) and p.positive for p in seeds):  # a human may miss them all
+            by_slice = propagate(predict, z0, seeds, (int(fg[0]), int(fg[-1])), next_prompt)
+            prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
         user: list[Prompt] = [*seeds, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)
 
@@ -339,14 +328,20 @@ class BoxPerSliceFrom3DBox(Prompter):
     paper_label: ClassVar[str] = "from 3D Box (BoxPer2dSliceFrom3DBox)"
     cost_formula: ClassVar[str] = "3"
     description: ClassVar[str] = "one 3D box, applied to every slice of its z range"
+    accepts_placement: ClassVar[bool] = True
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         box = _box(target)
         lo, hi = box
         box3d = Box3D(lo, hi)  # type: ignore[arg-type]
+        if place is not None:
+            (placed,) = place([box3d])
+            assert isinstance(placed, Box3D)
+            box3d, lo, hi = placed, placed.lo, placed.hi
         boxes = [Box2D(z, lo[1:], hi[1:]) for z in range(lo[0], hi[0])]  # type: ignore[arg-type]
         return make_interaction(boxes, [box3d], target, self.source, effort=self.effort)
 
@@ -374,6 +369,7 @@ class BoxInterpolation(Prompter):
     paper_label: ClassVar[str] = "kB Inter (kBoxInterpolation; jitter: nonperfect)"
     cost_formula: ClassVar[str] = "2k (k = min(k, X))"
     description: ClassVar[str] = "k key boxes, interpolated along z"
+    accepts_placement: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.jitter < 0:
@@ -381,8 +377,9 @@ class BoxInterpolation(Prompter):
         geo.check_key_rounding(self.key_rounding)
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         sub, off = _crop(target)
         fg = geo.fg_slices(sub) + off[0]  # absolute z
@@ -400,7 +397,14 @@ class BoxInterpolation(Prompter):
             a, b, c = geo.jitter_box(lo[i], hi[i], self.jitter, rng, plane)
             lo[i], hi[i] = a, b
             clipped += c
-        key_boxes = [Box2D(int(z), a, b) for z, a, b in zip(keys, lo, hi, strict=True)]
+        key_boxes: list[Prompt] = [
+            Box2D(int(z), a, b) for z, a, b in zip(keys, lo, hi, strict=True)
+        ]
+        if place is not None:
+            placed = [b for b in place(key_boxes) if isinstance(b, Box2D)]
+            key_boxes = list(placed)
+            lo = np.asarray([b.lo for b in placed], dtype=np.int64)
+            hi = np.asarray([b.hi for b in placed], dtype=np.int64)
         zs, corners = geo.interpolate_along_z(keys, np.hstack([lo, hi]).astype(float))
         corners = np.rint(corners).astype(np.int64)
         boxes = []
@@ -425,22 +429,26 @@ class BoxPropagation(Prompter):
     paper_label: ClassVar[str] = "B Prop (BoxPropagation)"
     cost_formula: ClassVar[str] = "4 (box 2 + 2 z-limits)"
     description: ClassVar[str] = "one box on the median slice, propagated by the model"
+    accepts_placement: ClassVar[bool] = True
     needs_model: ClassVar[bool] = True
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         predict = _need(predict, self.name)
         fg = geo.fg_slices(target)
         z0 = geo.median_slice(target)
         lo, hi = geo.tight_box_2d(target[z0])
-        first = Box2D(z0, lo, hi)
+        first: Prompt = Box2D(z0, lo, hi)
+        if place is not None:
+            (first,) = place([first])
 
         def next_prompt(nz: int, pred: BoolArray) -> Prompt:
             return Box2D(nz, *geo.tight_box_2d(pred))
 
-        by_slice = _propagate(predict, z0, [first], (int(fg[0]), int(fg[-1])), next_prompt)
+        by_slice = propagate(predict, z0, [first], (int(fg[0]), int(fg[-1])), next_prompt)
         prompts = [p for z in sorted(by_slice) for p in by_slice[z]]
         user: list[Prompt] = [first, ZLimit(int(fg[0]), False), ZLimit(int(fg[-1]), True)]
         return make_interaction(prompts, user, target, self.source, effort=self.effort)

@@ -432,6 +432,8 @@ class Interaction:
         realism: plausibility counts (see :class:`Realism`).
         keep_previous: whether earlier prompts stay in effect ("WithPrev") or only this step's.
         slices: the axial slices this interaction touches (a model re-infers only these).
+        review_slices: slices the user scrolls through to check the result (the target's z
+            extent when prompts were placed; part of ``seconds``).
     """
 
     prompts: tuple[Prompt, ...]
@@ -442,6 +444,7 @@ class Interaction:
     realism: Realism = field(default_factory=Realism)
     keep_previous: bool = True
     slices: tuple[int, ...] = ()
+    review_slices: int = 0
 
     @property
     def is_empty(self) -> bool:
@@ -457,6 +460,7 @@ class Interaction:
             "realism": self.realism.to_dict(),
             "keep_previous": self.keep_previous,
             "slices": list(self.slices),
+            "review_slices": self.review_slices,
         }
 
     @classmethod
@@ -470,4 +474,5 @@ class Interaction:
             realism=Realism(**d.get("realism", {})),
             keep_previous=bool(d.get("keep_previous", True)),
             slices=tuple(int(z) for z in d.get("slices", ())),
+            review_slices=int(d.get("review_slices", 0)),
         )

@@ -118,6 +118,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
         '<p class="note">Final-step Dice (×100) per model × prompter × user: per dataset the mean '
         "over cases of each case's mean over its targets (the lesion-wise mean), then the "
         "unweighted mean over datasets, with 95 % bootstrap confidence intervals over cases. "
+        "The rank interval is the 95 % interval of the entry's rank when cases and the user's "
+        "noise (one seed per target) are redrawn; an entry that is not <em>rank_stable</em> "
+        "could be placed differently. "
         "The tables below average over targets instead of cases; both weight every dataset "
         "equally.</p>",
         _table(_display(board, "dice")),
@@ -148,6 +151,24 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "0.9 (over the units that reach it) and the share of units that never do; means over "
             "datasets as in the Dice table.</p>",
             _table(tables["time"]),
+        ]
+    if len(tables["stability"]):
+        sections += [
+            "<h2>Ranking stability</h2>",
+            '<p class="note">How sure is the ranking of models by the mean Dice a user sees over '
+            "the first 120 s, within each protocol (same prompter and user)? 200 times, the "
+            "cases of every dataset are redrawn with replacement, every effort constant is drawn "
+            "uniformly from its published or assumed range (docs/prompts.md) and the human "
+            "seconds of every step recomputed, and one seed per target (the simulated user's "
+            "noise) is drawn for all models alike. A rank is <em>stable</em> when its 95 % "
+            "interval over the draws is that rank alone.</p>",
+            _table(tables["stability"]),
+            '<p class="note">Every pair of models of a protocol: how often the one behind '
+            "comes out ahead.</p>",
+            _table(tables["stability_pairs"]),
+            "<p class=\"note\">Kendall's τ between each draw's ranking and the nominal one, and "
+            "how often the whole ranking is the same.</p>",
+            _table(tables["stability_tau"], digits=2),
         ]
     if len(tables["refinement"]):
         sections += [

@@ -38,6 +38,7 @@ import pandas as pd
 from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
 from radioactive.metrics.meta import higher_is_better as metric_higher_is_better
 from radioactive.report.bootstrap import Draws, nanmean, percentile_interval, ratio_means
+from radioactive.report.stability import rank_intervals, resample_scores
 from radioactive.report.tables import MISSING, require_units
 from radioactive.report.view import ENTRY, ResultsView, as_view
 
@@ -144,7 +145,11 @@ def leaderboard(
 
     Returns:
         Columns ``[dataset,] rank, model, prompter, user, mean, ci_low, ci_high, n_cases,
-        n_units`` (and ``n_datasets`` for ``"overall"``); sorted by (dataset,) rank, then entry.
+        n_units`` (and, for ``"overall"``, ``n_datasets`` and the rank's stability:
+        ``rank_low``/``rank_high``, the ``ci`` interval of the entry's rank when cases and the
+        user's noise (one seed per target) are redrawn, and ``rank_stable``, true when that
+        interval is the rank alone: :mod:`radioactive.report.stability`); sorted by (dataset,)
+        rank, then entry.
         ``rank`` is 1 for the best (ties share the lowest rank; NaN means get no rank and come
         last). ``n_cases`` counts cases with a value, ``n_units`` scored units (targets × seeds).
         See the module docstring for how cases, datasets and intervals are computed.
@@ -205,9 +210,17 @@ def leaderboard(
         n_units=np.sum([tables[d].n_units for d in datasets], axis=0),
     )
     out["rank"] = _rank(out, [], higher)
+    scores = resample_scores(view, metric, n_boot=n_boot, seed=seed, weighting="cases",
+                             higher_is_better=higher)  # fmt: skip
+    ranks = rank_intervals(scores, by=(), ci=ci)
+    ranks["user"] = ranks["user"].replace("", MISSING)
+    out = out.merge(ranks[[*ENTRY, "rank_low", "rank_high", "stable"]], on=list(ENTRY), how="left")
+    out = out.rename(columns={"stable": "rank_stable"})
+    out["rank_stable"] = out["rank_stable"].fillna(False).astype(bool)
     out = out.sort_values(["rank", *ENTRY], na_position="last", kind="stable")
     columns = [
-        "rank", *ENTRY, "mean", "ci_low", "ci_high", "n_datasets", "n_cases", "n_units",
+        "rank", *ENTRY, "mean", "ci_low", "ci_high", "rank_low", "rank_high", "rank_stable",
+        "n_datasets", "n_cases", "n_units",
     ]  # fmt: skip
     return out[columns].reset_index(drop=True)
 

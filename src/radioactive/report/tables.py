@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from radioactive.metrics.aggregate import modality_group, summary
+from radioactive.report.stability import stability_tables
 from radioactive.report.timing import time_table
 from radioactive.report.view import ENTRY, ResultsView, as_view, dataset_order
 
@@ -243,7 +244,11 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
       model × prompter pair that cannot run, an empty or undeclared target);
     * ``time``: what the user has after so many seconds of time to result (human seconds + the
       model's time): Dice at 30, 60 and 120 s, the Dice AUC over 120 s, seconds to Dice 0.8 and
-      0.9 and the share of units that never reach it (:mod:`radioactive.report.timing`).
+      0.9 and the share of units that never reach it (:mod:`radioactive.report.timing`);
+    * ``stability``, ``stability_pairs``, ``stability_tau``: how sure the ranking of models by
+      the Dice AUC over 120 s is, within each protocol, when cases, the effort model and the
+      user's noise are redrawn (:func:`radioactive.report.stability.stability_tables`; indexed
+      by protocol, and model for ``stability``).
 
     Missing combinations are NaN. Rows are sorted by entry; datasets by :func:`dataset_order`.
     ``steps`` is a steps DataFrame or a :class:`~radioactive.report.view.ResultsView`.
@@ -261,6 +266,7 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
         "refinement": _refinement(view),
         "skipped": _skipped(view),
         "time": _shown(time_table(view)).set_index(list(ENTRY)),
+        **stability_tables(view),
     }
 
 
