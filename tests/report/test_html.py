@@ -24,11 +24,16 @@ datasets:
 models:
   - name: filled_box
   - name: random_walker
-prompters: [box_per_slice, "box_interpolation(k=3)", "box_interpolation(k=3, jitter=3)"]
+prompters: [box_per_slice, "box_interpolation(k=3)", "box_interpolation(k=3, jitter=3)",
+            "noisy(base='box_per_slice', box_sd_mm=4.0)"]
 interactive:
   - prompter: center_point_per_slice
     user: center_of_largest_error
     steps: 2
+  - prompter: center_point_per_slice
+    user: "noisy_user(base='center_of_largest_error', point_sd_mm=4.0)"
+    steps: 2
+seeds: [0, 1]
 save_predictions: true
 """
 
@@ -93,11 +98,25 @@ def test_report_renders_in_headless_chromium(report, tmp_path: Path) -> None:
         images = page.evaluate(
             "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])"
         )
+        # what a user asks of human-like users: time to result, ranking stability, Dice over
+        # time and against the noise, each on the page and visible
+        visible = {
+            title: page.locator("h2", has_text=title).first.is_visible()
+            for title in ("Leaderboard", "Time to result", "Ranking stability")
+        }
+        figures = {
+            alt: page.locator(f'img[alt="{alt}"]').first.is_visible()
+            for alt in ("dice vs time", "robustness")
+        }
+        rows = page.locator("h2:has-text('Ranking stability') + p + table tbody tr").count()
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert errors == []
     assert images and all(done and width > 0 for done, width, _ in images), images
+    assert all(visible.values()), visible
+    assert all(figures.values()), figures
+    assert rows >= 2  # one row per entry with a rank
     import matplotlib.image as mpimg
 
     pixels = mpimg.imread(shot)

@@ -240,12 +240,16 @@ def test_time_table_and_figure_agree_by_hand() -> None:
     assert curve.loc[0.0] == 0.0
 
 
-def test_robustness_figure_draws_dice_against_noise() -> None:
+@pytest.mark.parametrize("oracle", ["noisy(base='box_per_slice', box_sd_mm=0.0)",
+                                    "box_per_slice"])  # fmt: skip
+def test_robustness_figure_draws_dice_against_noise(oracle: str) -> None:
     from radioactive.prompts import get_prompter
 
     rows = []
     for sd, level in ((0.0, 0.9), (2.0, 0.8), (4.0, 0.6)):
-        spec = get_prompter(f"noisy(base='box_per_slice', box_sd_mm={sd})").spec
+        # at 0 mm: the wrapper without noise, or the wrapped prompter itself
+        text = oracle if sd == 0.0 else f"noisy(base='box_per_slice', box_sd_mm={sd})"
+        spec = get_prompter(text).spec
         for dataset, case in (("D1", "a"), ("D1", "b"), ("D2", "c")):
             dice = level - (0.1 if dataset == "D2" else 0.0)
             rows.append(

@@ -17,9 +17,19 @@ def demo(
     results_dir: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path(
         "results/demo"
     ),
+    human: Annotated[
+        bool,
+        typer.Option(
+            "--human/--no-human",
+            help="Also run the human-like users experiment (about a minute more) into "
+            "<out>-human: perfect and noisy users side by side, time to result, robustness to "
+            "noise and ranking stability.",
+        ),
+    ] = True,
 ) -> None:
     """The main job on the bundled demo data: prepare the real demo suite, fetch the model
-    weights, run the demo experiment (real models + baselines) and print its headline table."""
+    weights, run the demo experiment (real models + baselines) and, with ``--human``, the
+    human-like users experiment, and print their headline tables and report paths."""
     from radioactive.cli.datasets import prepare_all, show_info
     from radioactive.cli.report import write_report
     from radioactive.cli.run import run_and_print
@@ -29,14 +39,20 @@ def demo(
 
     if prepare_all(["demo"], cache_dir) or show_info("demo", cache_dir, as_json=False):
         raise typer.Exit(1)
-    config = load_config(experiment_path("demo"))
-    if cache_dir is not None:
-        config = config.model_copy(update={"cache_dir": cache_dir})
-    for m in config.models:
-        if m.name in ("litemedsam", "mobilesam"):
-            with _ui.err.status(f"fetching the {m.name} checkpoint"):
-                fetch_checkpoint(m.name, cache_dir)
-    status = run_and_print(config, results_dir)
-    path = write_report(results_dir, None)
-    _ui.out.print(f"[bold]Demo report:[/] {path.resolve()}")
+    jobs = [("demo", results_dir)]
+    if human:
+        jobs.append(("demo_human", results_dir.with_name(f"{results_dir.name}-human")))
+    status = 0
+    for name, out in jobs:
+        config = load_config(experiment_path(name))
+        if cache_dir is not None:
+            config = config.model_copy(update={"cache_dir": cache_dir})
+        for m in config.models:
+            if m.name in ("litemedsam", "mobilesam"):
+                with _ui.err.status(f"fetching the {m.name} checkpoint"):
+                    fetch_checkpoint(m.name, cache_dir)
+        status = max(status, run_and_print(config, out))
+        path = write_report(out, None)
+        _ui.out.print(f"[bold]{'Demo' if name == 'demo' else 'Human-like users'} report:[/] "
+                      f"{path.resolve()}")  # fmt: skip
     raise typer.Exit(status)

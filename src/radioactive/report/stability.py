@@ -336,28 +336,32 @@ def kendall_taus(
 def stability_tables(
     view: ResultsView, metric: str = RANK_METRIC, *, n_boot: int = 200, seed: int = 0
 ) -> dict[str, pd.DataFrame]:
-    """The report's ranking-stability tables for ``metric`` (values in percent), models ranked
-    within each protocol (prompter × user; no user ``"–"``):
+    """The report's ranking-stability tables for ``metric`` (values in percent):
 
-    * ``stability``: per entry, the nominal score, its rank, the 95 % rank interval, the share
-      of draws that keep the rank and whether it is stable;
-    * ``stability_pairs``: per pair of models of a protocol, the leader, the other and the
-      probability (percent) that their order flips;
-    * ``stability_tau``: per protocol with two models or more, Kendall's τ (median, lower 95 %
-      end) and the share of draws that keep the whole ranking.
+    * ``stability``: per entry (model × prompter × user; no user ``"–"``), the nominal score,
+      its rank among the models of its protocol (prompter × user) and among all entries, each
+      with its 95 % interval over the draws and whether it is stable, and the share of draws
+      that keep its rank in the protocol;
+    * ``stability_pairs``: per pair of models of a protocol, the one ahead, the one behind and
+      the probability (percent) that their order flips;
+    * ``stability_tau``: per protocol with two models or more, and for all entries together
+      (prompter ``"all entries"``), Kendall's τ (median and lower 95 % end over the draws) and
+      the share of draws that keep the whole ranking.
     """
     scores = resample_scores(view, metric, n_boot=n_boot, seed=seed)
     label = _metric_label(metric)
-    ranks = rank_intervals(scores)
-    ranks = ranks[ranks["rank"].notna()]
-    entry = ranks.assign(user=ranks["user"].replace("", "–"))
+    within = rank_intervals(scores)
+    overall = rank_intervals(scores, by=())
+    keep = within["rank"].notna().to_numpy()
+    entry, every = within[keep], overall[keep]
     table = pd.DataFrame({
-        "prompter": entry["prompter"], "user": entry["user"], "model": entry["model"],
-        label: entry["mean"] * 100, "rank": entry["rank"],
-        "rank 95% interval": [f"{lo}–{hi}" for lo, hi in zip(entry["rank_low"],
-                                                              entry["rank_high"], strict=True)],
+        "prompter": entry["prompter"], "user": entry["user"].replace("", "–"),
+        "model": entry["model"], label: entry["mean"] * 100,
+        "rank in protocol": entry["rank"], "95% interval": _interval(entry),
         "% draws same rank": entry["p_rank"] * 100, "stable": entry["stable"],
-    }).sort_values(["prompter", "user", "rank", "model"], kind="stable")  # fmt: skip
+        "rank overall": every["rank"], "95% interval overall": _interval(every),
+        "stable overall": every["stable"],
+    }).sort_values(["prompter", "user", "rank in protocol", "model"], kind="stable")  # fmt: skip
     pairs = flip_probabilities(scores)
     pair_table = pd.DataFrame({
         "prompter": pairs["prompter_a"], "user": pairs["user_a"].replace("", "–"),
@@ -366,9 +370,11 @@ def stability_tables(
         "% draws flipped": pairs["p_flip"] * 100,
     })  # fmt: skip
     taus = kendall_taus(scores)
+    everything = kendall_taus(scores, by=()).assign(prompter="all entries", user="")
+    taus = pd.concat([taus, everything], ignore_index=True) if len(everything) else taus
     tau_table = pd.DataFrame({
         "prompter": taus["prompter"], "user": taus["user"].replace("", "–"),
-        "models": taus["n_entries"], "Kendall τ median": taus["tau_median"],
+        "entries": taus["n_entries"], "Kendall τ median": taus["tau_median"],
         "Kendall τ 2.5%": taus["tau_low"], "% draws same ranking": taus["p_same"] * 100,
     })  # fmt: skip
     return {
@@ -376,6 +382,11 @@ def stability_tables(
         "stability_pairs": pair_table.set_index(["prompter", "user"]),
         "stability_tau": tau_table.set_index(["prompter", "user"]),
     }
+
+
+def _interval(ranks: pd.DataFrame) -> list[str]:
+    return [f"{lo}–{hi}" if pd.notna(lo) else "–"
+            for lo, hi in zip(ranks["rank_low"], ranks["rank_high"], strict=True)]  # fmt: skip
 
 
 def _metric_label(metric: str) -> str:

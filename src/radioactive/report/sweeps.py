@@ -106,7 +106,22 @@ def noise_params(prompter: str) -> tuple[str, float] | None:
 
 
 def robustness_figure(data: pd.DataFrame | ResultsView) -> Figure:
-    groups = _sweep(data, noise_params)
+    """Dice against the noise of human-like prompts, per model and wrapped prompter. The
+    wrapped prompter run as it is (the oracle) is the 0 mm point when the run has no
+    ``noisy(..., 0)`` of it."""
+    view = as_view(data)
+    static = view.finals.loc[view.finals["user"] == "", "prompter"].unique()
+    noise = {str(p): noise_params(str(p)) for p in static}
+    bases = {found[0] for found in noise.values() if found is not None}
+    at_zero = {found[0] for found in noise.values() if found is not None and found[1] == 0.0}
+
+    def parse(prompter: str) -> tuple[str, float] | None:
+        found = noise.get(prompter)
+        if found is not None:
+            return found
+        return (prompter, 0.0) if prompter in bases - at_zero else None
+
+    groups = _sweep(view, parse)
     if not groups:
         return None
     colours = model_colours(model for (model, _), _ in groups)
