@@ -240,6 +240,34 @@ def test_time_table_and_figure_agree_by_hand() -> None:
     assert curve.loc[0.0] == 0.0
 
 
+def test_seconds_to_a_datasets_inter_rater_dice() -> None:
+    import json
+
+    from radioactive.report.timing import time_table, unit_times
+
+    rows = []
+    plan = {("D1", "a"): ([0.5, 0.9], [12.0, 35.0]), ("D1", "b"): ([0.7, 0.7], [50.0, 70.0]),
+            ("D2", "c"): ([0.2, 0.95], [6.0, 102.0])}  # fmt: skip
+    for (dataset, case), (dice, human) in plan.items():
+        for step in range(2):
+            rows.append(dict(unit_id=case, dataset=dataset, case_id=case, target="t", model="m",
+                             prompter="p", user="u", seed=0, step=step, status="ok",
+                             dice=dice[step], nsd=dice[step], cum_dof=step + 1,
+                             cum_seconds=human[step]))  # fmt: skip
+    assert "s_to_dice_rater" not in unit_times(ResultsView.from_frames(pd.DataFrame(rows)))
+    config = {"name": "x", "report": {"inter_rater_dice": {"D1": 0.7}}}
+    runs = pd.DataFrame({"run_id": ["r"], "config": [json.dumps(config)]})
+    view = ResultsView.from_frames(pd.DataFrame(rows), runs=runs)
+    assert view.inter_rater_dice() == {"D1": 0.7}
+    units = unit_times(view).set_index("unit_id")
+    assert units.loc["a", "s_to_dice_rater"] == 35.0 and units.loc["b", "s_to_dice_rater"] == 50.0
+    assert math.isnan(units.loc["c", "s_to_dice_rater"])  # D2 states no level
+    assert math.isnan(units.loc["c", "fails_dice_rater"])
+    table = time_table(view).iloc[0]
+    assert table["s to inter-rater Dice"] == pytest.approx((35.0 + 50.0) / 2)  # over D1 only
+    assert table["% never inter-rater Dice"] == 0.0
+
+
 @pytest.mark.parametrize("oracle", ["noisy(base='box_per_slice', box_sd_mm=0.0)",
                                     "box_per_slice"])  # fmt: skip
 def test_robustness_figure_draws_dice_against_noise(oracle: str) -> None:

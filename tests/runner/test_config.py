@@ -57,6 +57,7 @@ metrics:
   tolerance_mm_by_label: {liver: 3.0}
   surface: false
 executor: {kind: process, workers: 2, gpus_per_model: {mobilesam-cpu: 0.5}}
+report: {inter_rater_dice: {Dataset001_Tiny: 0.85}}
 save_predictions: true
 """
 
@@ -161,6 +162,7 @@ def test_nested_unknown_key_in_target_rules(tmp_path: Path) -> None:
         ("keep_initial: false", "steps: 51", "interactive.1.steps: input should be less than"),
         ("  - preset: 1pps+scribble\n", "  - steps: 3\n", "interactive.0: give a preset, or both"),
         ("models:\n", "models: []\nx:\n", "models: list should have at least 1 item"),
+        ("Tiny: 0.85}", "Tiny: 1.2}", "inter-rater Dice must be in (0, 1] (not for: Dataset001"),
     ],
 )
 def test_wrong_values_are_listed_with_location(

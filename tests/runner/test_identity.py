@@ -76,6 +76,7 @@ def test_the_settings_are_in_the_unit_id(dataset: Path) -> None:
     assert ids(metrics={"nsd_tolerance_mm": 3.0}) != base
     assert ids(stopping={"dice_target": 0.9}) != base
     assert ids(output="elsewhere") == base
+    assert ids(report={"inter_rater_dice": {"Tiny": 0.8}}) == base  # read by the report only
 
 
 def test_case_jobs_carry_only_their_own_stored_units(dataset: Path, tmp_path: Path) -> None:

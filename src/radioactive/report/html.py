@@ -148,8 +148,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "estimated human seconds of the prompts plus the model's time (encoder + decoder) of "
             "every step so far; before the first result Dice counts as 0. Dice at 30, 60 and "
             "120 s, the mean Dice over the first 120 s (AUC), the seconds to reach Dice 0.8 and "
-            "0.9 (over the units that reach it) and the share of units that never do; means over "
-            "datasets as in the Dice table.</p>",
+            "0.9 (over the units that reach it) and the share of units that never do (and to a "
+            "dataset's inter-rater Dice where the experiment states one); means over datasets "
+            "as in the Dice table.</p>",
             _table(tables["time"]),
         ]
     if len(tables["stability"]):
@@ -221,6 +222,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     sections += [
         "<h2>Run manifest</h2>",
         "<pre>" + html.escape(json.dumps(_jsonable(manifest), indent=2, default=str)) + "</pre>",
+        "<h2>Accounting versions</h2>",
+        '<p class="note">The rules behind the effort, time and stability numbers of this page '
+        "(each unit also records the effort model and accounting version it ran with).</p>",
+        _table(_versions()),
     ]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -230,6 +235,22 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     index = out / "report.html"
     index.write_text(page, encoding="utf-8")
     return Report(index, table_files, figures, overlays, lb_files)
+
+
+def _versions() -> pd.DataFrame:
+    from radioactive.metrics.timing import TIMING_VERSION
+    from radioactive.prompts.cost import COST_VERSION, EFFORT_RANGES
+    from radioactive.report.leaderboard import LEADERBOARD_VERSION
+    from radioactive.report.stability import STABILITY_VERSION
+
+    ranges = ", ".join(f"{k} {r.low:g}–{r.typical:g}–{r.high:g} s"
+                       for k, r in EFFORT_RANGES.items())  # fmt: skip
+    return pd.DataFrame([
+        ("effort accounting", COST_VERSION, f"constants (low–typical–high): {ranges}"),
+        ("time to result", TIMING_VERSION, "human seconds + encoder and decoder time per step"),
+        ("ranking stability", STABILITY_VERSION, "cases, effort constants and seeds redrawn"),
+        ("leaderboard", LEADERBOARD_VERSION, "case-level means, percentile bootstrap"),
+    ], columns=["rules", "version", "what"])  # fmt: skip
 
 
 #: the leaderboard and paired-comparison columns that hold values of the ranked metric

@@ -44,7 +44,7 @@ from radioactive.report.view import ENTRY, ResultsView, as_view
 
 __all__ = ["LEADERBOARD_VERSION", "leaderboard", "paired_comparisons"]
 
-LEADERBOARD_VERSION = "1.1"
+LEADERBOARD_VERSION = "1.2"
 """Version of the leaderboard statistics (case means, resampling scheme, interval type)."""
 
 _Array = npt.NDArray[np.float64]

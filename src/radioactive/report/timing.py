@@ -53,10 +53,13 @@ def with_times(steps: pd.DataFrame) -> pd.DataFrame:
 def unit_times(view: ResultsView) -> pd.DataFrame:
     """One row per scored unit: its identity, ``dataset``, ``case``, ``target``, ``unit_id``,
     ``dice_at_<T>s`` for each budget, ``auc_time_<T>s`` (the longest budget),
-    ``s_to_dice_<τ>`` (NaN when never reached) and ``fails_dice_<τ>`` (1.0 or 0.0)."""
+    ``s_to_dice_<τ>`` (NaN when never reached) and ``fails_dice_<τ>`` (1.0 or 0.0); and, when
+    the experiment states an inter-rater Dice for a dataset (:meth:`ResultsView.inter_rater_dice`),
+    ``s_to_dice_rater`` and ``fails_dice_rater`` for that level (NaN for the other datasets)."""
     rows = with_times(view.scored)
     keys = [*ENTRY, "dataset", "case", "target", "unit_id"]
     longest = max(TIME_BUDGETS_S)
+    rater = view.inter_rater_dice()
     out = []
     for _, unit in rows.groupby("unit_id", sort=True):
         dice = pd.to_numeric(unit["dice"], errors="coerce").to_numpy(dtype=np.float64)
@@ -65,20 +68,25 @@ def unit_times(view: ResultsView) -> pd.DataFrame:
         for budget in TIME_BUDGETS_S:
             record[f"dice_at_{budget:g}s"] = value_at_time(dice, times, budget)
         record[f"auc_time_{longest:g}s"] = auc_time(dice, times, longest)
-        for level in DICE_TARGETS:
-            seconds = time_to_target(dice, times, level)
-            record[f"s_to_dice_{level:g}"] = seconds if math.isfinite(seconds) else math.nan
-            record[f"fails_dice_{level:g}"] = 0.0 if math.isfinite(seconds) else 1.0
+        levels: list[tuple[str, float | None]] = [(f"{t:g}", t) for t in DICE_TARGETS]
+        if rater:
+            levels.append(("rater", rater.get(str(record["dataset"]))))
+        for name, level in levels:
+            seconds = time_to_target(dice, times, level) if level is not None else math.nan
+            record[f"s_to_dice_{name}"] = seconds if math.isfinite(seconds) else math.nan
+            fails = 0.0 if math.isfinite(seconds) else 1.0
+            record[f"fails_dice_{name}"] = math.nan if level is None else fails
         out.append(record)
-    return pd.DataFrame(out, columns=[*keys, *_value_columns()])
+    return pd.DataFrame(out, columns=[*keys, *_value_columns(bool(rater))])
 
 
-def _value_columns() -> list[str]:
+def _value_columns(rater: bool = False) -> list[str]:
     longest = max(TIME_BUDGETS_S)
+    levels = [*(f"{t:g}" for t in DICE_TARGETS), *(["rater"] if rater else [])]
     return [
         *(f"dice_at_{b:g}s" for b in TIME_BUDGETS_S),
         f"auc_time_{longest:g}s",
-        *(c for level in DICE_TARGETS for c in (f"s_to_dice_{level:g}", f"fails_dice_{level:g}")),
+        *(c for level in levels for c in (f"s_to_dice_{level}", f"fails_dice_{level}")),
     ]
 
 
@@ -87,6 +95,10 @@ def _label(column: str) -> str:
         return f"Dice @ {column.removeprefix('dice_at_')}"
     if column.startswith("auc_time_"):
         return f"Dice AUC over {column.removeprefix('auc_time_')}"
+    if column == "s_to_dice_rater":
+        return "s to inter-rater Dice"
+    if column == "fails_dice_rater":
+        return "% never inter-rater Dice"
     if column.startswith("s_to_dice_"):
         return f"s to Dice {column.removeprefix('s_to_dice_')}"
     return f"% never Dice {column.removeprefix('fails_dice_')}"
@@ -98,8 +110,10 @@ def time_table(view: ResultsView) -> pd.DataFrame:
     percent. Entries without results in every dataset get NaN."""
     units = unit_times(view)
     table = view.entries.copy()
-    for column in _value_columns():
-        stats = view.entry_stats(column, units)[[*ENTRY, "mean"]]
+    for column in _value_columns("s_to_dice_rater" in units.columns):
+        # the inter-rater level: over the datasets that state one
+        rows = units[units[column].notna() | ~column.endswith("_rater")]
+        stats = view.entry_stats(column, rows)[[*ENTRY, "mean"]]
         scale = 1.0 if column.startswith("s_to_") else 100.0
         stats = stats.assign(mean=stats["mean"].astype(float) * scale)
         table = table.merge(stats.rename(columns={"mean": _label(column)}), on=list(ENTRY),

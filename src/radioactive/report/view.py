@@ -27,6 +27,7 @@ of ``cum_dof`` and ``cum_seconds`` at the final step: the effort of one trajecto
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,22 @@ class ResultsView:
     def scored(self) -> pd.DataFrame:
         """Every step row of the scored units (those in :attr:`finals`)."""
         return self.steps[self.steps["unit_id"].isin(set(self.finals["unit_id"]))]
+
+    def inter_rater_dice(self) -> dict[str, float]:
+        """Per dataset, the inter-rater Dice the experiment states (its ``report`` block, the
+        latest run's value where runs differ); empty when none does."""
+        levels: dict[str, float] = {}
+        if "config" not in self.runs.columns:
+            return levels
+        runs = self.runs.sort_values("started_at") if "started_at" in self.runs else self.runs
+        for text in runs["config"].dropna():
+            try:
+                config = json.loads(text) if isinstance(text, str) else dict(text)
+            except (TypeError, ValueError):
+                continue
+            block = (config.get("report") or {}).get("inter_rater_dice") or {}
+            levels.update({str(k): float(v) for k, v in block.items()})
+        return levels
 
     def unit_counts(self) -> dict[str, int]:
         """Units per status (``ok``, ``error``, ``skipped``): from the ``units`` table when the
