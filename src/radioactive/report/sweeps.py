@@ -112,14 +112,14 @@ def robustness_figure(data: pd.DataFrame | ResultsView) -> Figure:
     view = as_view(data)
     static = view.finals.loc[view.finals["user"] == "", "prompter"].unique()
     noise = {str(p): noise_params(str(p)) for p in static}
-    bases = {found[0] for found in noise.values() if found is not None}
+    wrapped = {found[0] for found in noise.values() if found is not None}
     at_zero = {found[0] for found in noise.values() if found is not None and found[1] == 0.0}
 
     def parse(prompter: str) -> tuple[str, float] | None:
         found = noise.get(prompter)
         if found is not None:
             return found
-        return (prompter, 0.0) if prompter in bases - at_zero else None
+        return (prompter, 0.0) if prompter in wrapped - at_zero else None
 
     groups = _sweep(view, parse)
     if not groups:
