@@ -128,6 +128,13 @@ def test_nominal_scores_are_the_reports_numbers() -> None:
     board = leaderboard(view, "dice").set_index("model")
     cases = resample_scores(view, "dice", n_boot=20, weighting="cases")
     assert cases.nominal == pytest.approx(board.loc[["A", "B"], "mean"].to_numpy())
+    # the leaderboard ranks by a time metric too, with the same case-level statistic
+    by_time = leaderboard(view, "auc_time_120s", n_boot=20).set_index("model")
+    timed = resample_scores(view, "auc_time_120s", n_boot=20, weighting="cases")
+    assert timed.nominal == pytest.approx(by_time.loc[["A", "B"], "mean"].to_numpy())
+    assert by_time["rank"].tolist() == [1, 2] and set(by_time.columns) >= {"rank_stable"}
+    with pytest.raises(ValueError, match="no time metric 'dice_at_45s'"):
+        leaderboard(view, "dice_at_45s", n_boot=20)
 
 
 def _fixed(nominal: list[float], draws: list[list[float]]) -> ResampledScores:

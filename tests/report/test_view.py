@@ -231,7 +231,10 @@ def test_time_table_and_figure_agree_by_hand() -> None:
     assert units.loc["a", "dice_at_30s"] == 0.5 and units.loc["b", "dice_at_30s"] == 0.0
     assert units.loc["a", "s_to_dice_0.8"] == 35.0 and units.loc["c", "s_to_dice_0.9"] == 102.0
     assert units.loc["b", "fails_dice_0.8"] == 1.0 and math.isnan(units.loc["b", "s_to_dice_0.8"])
+    # the degrees of freedom spent by then: one per step here
+    assert units.loc["a", "dof_to_dice_0.8"] == 2 and math.isnan(units.loc["b", "dof_to_dice_0.8"])
     table = time_table(view).iloc[0]
+    assert table["DoF to Dice 0.8"] == 2.0
     # Dice @ 60 s: D1 mean(0.9, 0.7) = 0.8, D2 0.2 -> (0.8 + 0.2) / 2
     assert table["Dice @ 60s"] == pytest.approx(50.0)
     assert table["% never Dice 0.8"] == pytest.approx(100 * (0.5 + 0.0) / 2)

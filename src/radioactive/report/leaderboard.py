@@ -38,7 +38,7 @@ import pandas as pd
 from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
 from radioactive.metrics.meta import higher_is_better as metric_higher_is_better
 from radioactive.report.bootstrap import Draws, nanmean, percentile_interval, ratio_means
-from radioactive.report.stability import rank_intervals, resample_scores
+from radioactive.report.stability import is_time_metric, rank_intervals, resample_scores
 from radioactive.report.tables import MISSING, require_units
 from radioactive.report.view import ENTRY, ResultsView, as_view
 
@@ -61,6 +61,14 @@ def _check(n_boot: int, ci: float, level: str) -> None:
 
 def _final_long(view: ResultsView, metric: str) -> pd.DataFrame:
     final = require_units(view.finals)
+    if metric not in final.columns and is_time_metric(metric):
+        from radioactive.report.timing import unit_times
+
+        times = unit_times(view)
+        if metric not in times.columns:
+            scored = [c for c in times.columns if c.startswith(("dice_at", "auc_time"))]
+            raise ValueError(f"no time metric {metric!r}: the report scores {', '.join(scored)}")
+        final = final.merge(times[["unit_id", metric]], on="unit_id", how="left")
     if metric not in final.columns:
         raise ValueError(f"the steps table has no column {metric!r}")
     columns = [*ENTRY, "dataset", "case", "target", "seed"]
@@ -134,7 +142,9 @@ def leaderboard(
 
     Args:
         steps: a :class:`ResultsView` or the per-step results table (:meth:`ResultStore.steps`).
-        metric: a score column (``dice``, ``nsd``, ``hd95_mm``…).
+        metric: a score column (``dice``, ``nsd``, ``hd95_mm``…) or a time metric of the
+            report (``auc_time_120s``, ``dice_at_60s``…: :mod:`radioactive.report.timing`),
+            whose rank intervals then also redraw the effort model's constants.
         n_boot: bootstrap resamples (the view's shared draws for these ``n_boot`` and ``seed``).
         seed: seed of ``numpy.random.default_rng``; same input and seed, same result.
         level: ``"overall"`` — one row per entry, the unweighted mean over datasets;

@@ -45,7 +45,8 @@ from radioactive.report.bootstrap import nanmean
 from radioactive.report.view import ENTRY, ResultsView
 
 __all__ = ["PROTOCOL", "RANK_METRIC", "STABILITY_VERSION", "ResampledScores", "flip_probabilities",
-           "kendall_taus", "rank_intervals", "resample_scores", "stability_tables"]  # fmt: skip
+           "is_time_metric", "kendall_taus", "rank_intervals", "resample_scores",
+           "stability_tables"]  # fmt: skip
 
 STABILITY_VERSION = "1"
 """Version of the resampling scheme (what is redrawn and how)."""
@@ -60,6 +61,12 @@ PROTOCOL = ("prompter", "user")
 _Array = npt.NDArray[np.float64]
 _TIME_METRIC = re.compile(r"^(dice_at|auc_time)_(\d+(?:\.\d+)?)s$")
 _CONSTANTS = list(EFFORT_RANGES)
+
+
+def is_time_metric(metric: str) -> bool:
+    """Whether ``metric`` is one of the report's time metrics (``dice_at_<T>s``,
+    ``auc_time_<T>s``), scored on the time to result rather than read from a step."""
+    return _TIME_METRIC.match(metric) is not None
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ Time to result at a step = the estimated human seconds so far (``cum_seconds``) 
 seconds so far (encoder + decoder of every step up to it): :mod:`radioactive.metrics.timing`.
 Per scored unit, :func:`unit_times` computes Dice at each budget of
 :data:`~radioactive.metrics.timing.TIME_BUDGETS_S`, the area under Dice over the longest budget
-(normalised by it), and the seconds to reach Dice 0.8 and 0.9. :func:`time_table` aggregates them
-per entry with the view's dataset-weighted mean (seconds to a target: over the units that reach
-it; the failure rate beside it); :func:`dice_over_time` gives the curve of the figure.
+(normalised by it), and the seconds and degrees of freedom to reach Dice 0.8 and 0.9.
+:func:`time_table` aggregates them per entry with the view's dataset-weighted mean (seconds and
+DoF to a target: over the units that reach it; the failure rate beside them);
+:func:`dice_over_time` gives the curve of the figure.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from radioactive.metrics.curves import effort_to_target
 from radioactive.metrics.timing import (
     TIME_BUDGETS_S,
     auc_time,
@@ -53,9 +55,11 @@ def with_times(steps: pd.DataFrame) -> pd.DataFrame:
 def unit_times(view: ResultsView) -> pd.DataFrame:
     """One row per scored unit: its identity, ``dataset``, ``case``, ``target``, ``unit_id``,
     ``dice_at_<T>s`` for each budget, ``auc_time_<T>s`` (the longest budget),
-    ``s_to_dice_<τ>`` (NaN when never reached) and ``fails_dice_<τ>`` (1.0 or 0.0); and, when
-    the experiment states an inter-rater Dice for a dataset (:meth:`ResultsView.inter_rater_dice`),
-    ``s_to_dice_rater`` and ``fails_dice_rater`` for that level (NaN for the other datasets)."""
+    ``s_to_dice_<τ>`` and ``dof_to_dice_<τ>`` (the seconds of time to result and the degrees of
+    freedom spent when Dice first reaches τ; NaN when never) and ``fails_dice_<τ>`` (1.0 or
+    0.0); and, when the experiment states an inter-rater Dice for a dataset
+    (:meth:`ResultsView.inter_rater_dice`), ``s_to_dice_rater``, ``dof_to_dice_rater`` and
+    ``fails_dice_rater`` for that level (NaN for the other datasets)."""
     rows = with_times(view.scored)
     keys = [*ENTRY, "dataset", "case", "target", "unit_id"]
     longest = max(TIME_BUDGETS_S)
@@ -71,9 +75,12 @@ def unit_times(view: ResultsView) -> pd.DataFrame:
         levels: list[tuple[str, float | None]] = [(f"{t:g}", t) for t in DICE_TARGETS]
         if rater:
             levels.append(("rater", rater.get(str(record["dataset"]))))
+        dof = pd.to_numeric(unit["cum_dof"], errors="coerce").fillna(0).to_numpy(np.float64)
         for name, level in levels:
             seconds = time_to_target(dice, times, level) if level is not None else math.nan
             record[f"s_to_dice_{name}"] = seconds if math.isfinite(seconds) else math.nan
+            spent = effort_to_target(dice, dof, level) if level is not None else math.nan
+            record[f"dof_to_dice_{name}"] = spent if math.isfinite(spent) else math.nan
             fails = 0.0 if math.isfinite(seconds) else 1.0
             record[f"fails_dice_{name}"] = math.nan if level is None else fails
         out.append(record)
@@ -86,7 +93,7 @@ def _value_columns(rater: bool = False) -> list[str]:
     return [
         *(f"dice_at_{b:g}s" for b in TIME_BUDGETS_S),
         f"auc_time_{longest:g}s",
-        *(c for level in levels for c in (f"s_to_dice_{level}", f"fails_dice_{level}")),
+        *(f"{kind}_dice_{level}" for level in levels for kind in ("s_to", "dof_to", "fails")),
     ]
 
 
@@ -97,6 +104,10 @@ def _label(column: str) -> str:
         return f"Dice AUC over {column.removeprefix('auc_time_')}"
     if column == "s_to_dice_rater":
         return "s to inter-rater Dice"
+    if column == "dof_to_dice_rater":
+        return "DoF to inter-rater Dice"
+    if column.startswith("dof_to_dice_"):
+        return f"DoF to Dice {column.removeprefix('dof_to_dice_')}"
     if column == "fails_dice_rater":
         return "% never inter-rater Dice"
     if column.startswith("s_to_dice_"):
@@ -114,7 +125,7 @@ def time_table(view: ResultsView) -> pd.DataFrame:
         # the inter-rater level: over the datasets that state one
         rows = units[units[column].notna() | ~column.endswith("_rater")]
         stats = view.entry_stats(column, rows)[[*ENTRY, "mean"]]
-        scale = 1.0 if column.startswith("s_to_") else 100.0
+        scale = 1.0 if column.startswith(("s_to_", "dof_to_")) else 100.0
         stats = stats.assign(mean=stats["mean"].astype(float) * scale)
         table = table.merge(stats.rename(columns={"mean": _label(column)}), on=list(ENTRY),
                             how="left")  # fmt: skip
