@@ -83,8 +83,6 @@ def test_box_corners_move_and_stay_valid() -> None:
 
 def test_wrappers_refuse_what_they_cannot_perturb_honestly() -> None:
     with pytest.raises(Exception, match="wraps a static prompter"):
-        get_prompter("noisy(base='cvpr25_box')")  # consults the model only sometimes
-    with pytest.raises(Exception, match="wraps a static prompter"):
         get_prompter("noisy(base='noisy')")
     with pytest.raises(Exception, match="probabilities"):
         get_prompter("noisy(p_miss=1.5)")
@@ -96,11 +94,12 @@ def _oracle(t: np.ndarray):
 
 @pytest.mark.parametrize("base", ["point_interpolation(k=3)", "box_interpolation(k=3)",
                                   "box_per_slice_from_3d_box", "point_propagation(seeds=3)",
-                                  "box_propagation"])  # fmt: skip
+                                  "box_propagation", "cvpr25_box(max_shift=0)"])  # fmt: skip
 def test_zero_noise_is_the_oracle_for_derived_prompts(base: str) -> None:
     t = _target()
     noisy = get_prompter(f"noisy(base={base!r})")
     assert noisy.needs_model == get_prompter(base).needs_model
+    assert noisy.uses_model == get_prompter(base).uses_model
     oracle = get_prompter(base).initial(t, rng(5), _oracle(t))
     wrapped = noisy.initial(t, rng(5), _oracle(t), spacing_mm=(2.0, 1.0, 1.0))
     assert wrapped.prompts == oracle.prompts and wrapped.user_prompts == oracle.user_prompts
@@ -176,3 +175,20 @@ def test_the_session_gives_the_case_spacing_to_a_noisy_prompter() -> None:
     oracle = get_prompter("center_points_3d(n=1)").initial(t, g)
     expected = perturb(oracle.prompts, t, g, (4.0, 1.0, 1.0), point_sd_mm=8.0, clip=False)
     assert step.interaction.prompts == tuple(expected)
+
+
+def test_the_challenge_box_is_drawn_by_the_human_and_propagated_from_there() -> None:
+    t = _target()
+    spec = "noisy(base='cvpr25_box(max_shift=0)', box_sd_mm=3.0)"
+    seen: list = []
+
+    def predict(z, prompts):
+        seen.append((z, list(prompts)))
+        return t[z]
+
+    inter = get_prompter(spec).initial(t, rng(2), predict, spacing_mm=(1.0, 1.0, 1.0))
+    box, low, high = inter.user_prompts
+    assert (low.z, high.z) == (2, 9)  # the z range stays as the organisers give it
+    assert (box.lo, box.hi) != ((8, 10), (32, 30)) and seen[0] == (box.z, [box])
+    without_model = get_prompter(spec).initial(t, rng(2), spacing_mm=(1.0, 1.0, 1.0))
+    assert without_model.prompts == (box, low, high)  # a 3D model gets the human's box

@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from radioactive.prompts.base import (
     BoolArray,
+    Place,
     Prompter,
     SlicePredictor,
     check_target,
@@ -128,6 +129,7 @@ class Cvpr25Box(Prompter):
     )
     #: propagates the box over the z range with the model's slice predictor when it has one
     uses_model: ClassVar[bool] = True
+    accepts_placement: ClassVar[bool] = True
 
     max_shift: int = MAX_SHIFT
 
@@ -136,11 +138,16 @@ class Cvpr25Box(Prompter):
             raise ValueError(f"max_shift must be in 0..255, got {self.max_shift}")
 
     def initial(
-        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None
-    ) -> Interaction:
+        self, target: BoolArray, rng: np.random.Generator, predict: SlicePredictor | None = None,
+        *, place: Place | None = None,
+    ) -> Interaction:  # fmt: skip
         target = check_target(target)
         shift = int(rng.integers(0, int(self.max_shift) + 1)) if self.max_shift else 0
         box, low, high = box_prompts(organisers_box(target, shift))
+        if place is not None:  # a human draws the box; the z range stays as given
+            (placed,) = place([box])
+            assert isinstance(placed, Box2D)
+            box = placed
         user: list[Prompt] = [box, low, high]
         if predict is None:
             return make_interaction(user, user, target, self.source, effort=self.effort)

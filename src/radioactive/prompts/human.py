@@ -9,9 +9,9 @@ the spec, so in the unit's identity:
   places for a static prompter: all of them for one that places every prompt
   (``points_per_slice``, ``box_per_slice``, ``center_points_3d``, ``box_3d``…); the placed ones
   for a prompter that derives the others from them (point and box interpolation, point and box
-  propagation, the per-slice boxes of a 3D box), which then derives its prompts from what the
-  human placed: interpolation between the moved key points or boxes, propagation from the moved
-  seed points or box;
+  propagation, the per-slice boxes of a 3D box, the CVPR 2025 challenge's box), which then
+  derives its prompts from what the human placed: interpolation between the moved key points or
+  boxes, propagation from the moved seed points or box;
 * ``noisy_user(base=USER, …)`` — the clicks of a simulated user's corrections;
 * ``lazy(base=USER, min_error_fraction)`` — a user who stops correcting once the error
   (false negatives + false positives) is below that fraction of the target's voxels.
@@ -189,14 +189,17 @@ class NoisyPrompter(Prompter, _Noise):
     def __post_init__(self) -> None:
         _check_noise(self.point_sd_mm, self.box_sd_mm, self.p_miss, self.p_flip)
         inner = get_prompter(self.base)
-        if inner.name == "noisy" or getattr(inner, "uses_model", False):
+        if inner.name == "noisy" or (
+            getattr(inner, "uses_model", False) and not getattr(inner, "accepts_placement", False)
+        ):
             raise ValueError(
                 f"noisy wraps a static prompter, not {self.base!r} (a wrapper, or a prompter "
-                "that only sometimes consults the model)"
+                "that consults the model without taking a human's placement)"
             )
         object.__setattr__(self, "base", inner.spec)
-        # a propagating base needs the model: so does its human-like version
+        # a base that needs or uses the model: so does its human-like version
         object.__setattr__(self, "needs_model", bool(getattr(inner, "needs_model", False)))
+        object.__setattr__(self, "uses_model", bool(getattr(inner, "uses_model", False)))
         object.__setattr__(self, "dim", getattr(inner, "dim", None))
 
     def prompt_kinds(self) -> frozenset[str]:
