@@ -108,7 +108,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path: Path) -> None:
             alt: page.locator(f'img[alt="{alt}"]').first.is_visible()
             for alt in ("dice vs time", "robustness")
         }
-        rows = page.locator("h2:has-text('Ranking stability') + p + table tbody tr").count()
+        rows = page.locator("h2:has-text('Ranking stability') + p + div table tbody tr").count()
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

@@ -3,6 +3,8 @@ and legends beside the axes."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +18,7 @@ __all__ = [
     "model_colours",
     "model_strategy_legend",
     "new_figure",
+    "short_spec",
     "strategy_markers",
 ]
 
@@ -29,8 +32,35 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8", "H",
 Figure = Any
 
 
+@functools.lru_cache(maxsize=4096)
+def short_spec(spec: str) -> str:
+    """A prompter's or user's spec as people read it: the name and the parameters that differ
+    from their defaults (a wrapper's ``base`` always, itself shortened), e.g.
+    ``noisy(base='box_per_slice', box_sd_mm=4.0)`` for the canonical spec with every parameter.
+    A spec of no registered prompter or user is returned as it is."""
+    from radioactive.prompts import get_prompter, get_user
+
+    for get in (get_prompter, get_user):
+        try:
+            obj = get(str(spec))
+        except Exception:  # not a spec of this registry
+            continue
+        defaults = {
+            f.name: f.default for f in dataclasses.fields(obj) if f.init and f.name != "effort"
+        }
+        parts = []
+        for key, value in obj.params().items():
+            if key == "base":
+                parts.insert(0, f"base={short_spec(str(value))!r}")
+            elif value != defaults.get(key, dataclasses.MISSING):
+                parts.append(f"{key}={value!r}")
+        return f"{obj.name}({', '.join(parts)})" if parts else str(obj.name)
+    return str(spec)
+
+
 def entry_label(prompter: str, user: str) -> str:
-    return f"{prompter} + {user}" if user else str(prompter)
+    """The legend label of a strategy: the short prompter spec, ``+`` the short user spec."""
+    return f"{short_spec(prompter)} + {short_spec(user)}" if user else short_spec(prompter)
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -375,15 +375,17 @@ def stability_tables(
         "ahead": pairs["model_a"], "behind": pairs["model_b"],
         f"{label} ahead": pairs["mean_a"] * 100, f"{label} behind": pairs["mean_b"] * 100,
         "% draws flipped": pairs["p_flip"] * 100,
-    })  # fmt: skip
+    }).astype({f"{label} ahead": float, f"{label} behind": float,
+               "% draws flipped": float})  # fmt: skip
     taus = kendall_taus(scores)
     everything = kendall_taus(scores, by=()).assign(prompter="all entries", user="")
-    taus = pd.concat([taus, everything], ignore_index=True) if len(everything) else taus
+    taus = pd.concat([t for t in (taus, everything) if len(t)] or [taus], ignore_index=True)
     tau_table = pd.DataFrame({
         "prompter": taus["prompter"], "user": taus["user"].replace("", "–"),
         "entries": taus["n_entries"], "Kendall τ median": taus["tau_median"],
         "Kendall τ 2.5%": taus["tau_low"], "% draws same ranking": taus["p_same"] * 100,
-    })  # fmt: skip
+    }).astype({"entries": int, "Kendall τ median": float, "Kendall τ 2.5%": float,
+               "% draws same ranking": float})  # fmt: skip
     return {
         "stability": table.set_index(["prompter", "user", "model"]),
         "stability_pairs": pair_table.set_index(["prompter", "user"]),
