@@ -48,7 +48,7 @@ def short_spec(spec: str) -> str:
         defaults = {
             f.name: f.default for f in dataclasses.fields(obj) if f.init and f.name != "effort"
         }
-        parts = []
+        parts: list[str] = []
         for key, value in obj.params().items():
             if key == "base":
                 parts.insert(0, f"base={short_spec(str(value))!r}")
