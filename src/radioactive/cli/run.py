@@ -20,6 +20,7 @@ def _percent(value: float) -> str:
 def print_results(directory: Path) -> None:
     """The final step per model × prompter of the store in ``directory``: the numbers of the
     report (its results view), not a second computation."""
+    from radioactive.report.figure_kit import short_spec
     from radioactive.report.view import ENTRY, ResultsView
 
     view = ResultsView.from_store(directory)
@@ -27,7 +28,8 @@ def print_results(directory: Path) -> None:
         title=f"Final step per model × prompter — {directory}",
         caption="Dice and NSD ×100: mean over each dataset's targets, then over datasets "
         "(– where an entry lacks a dataset); n: scored units; DoF and sec: interactions and "
-        "estimated human seconds per trajectory",
+        "estimated human seconds per trajectory; prompters and users with the parameters "
+        "that differ from their defaults",
         title_justify="left",
     )
     table.add_column("model", overflow="fold")
@@ -42,7 +44,8 @@ def print_results(directory: Path) -> None:
             rows = rows.merge(stats, on=list(ENTRY), how="left")
         for r in rows.itertuples(index=False):
             table.add_row(
-                r.model, r.prompter, r.user or "-", str(r.n_units), _percent(r.dice),
+                r.model, short_spec(r.prompter), short_spec(r.user) if r.user else "-",
+                str(r.n_units), _percent(r.dice),
                 _percent(r.nsd), f"{r.dof:.1f}", f"{r.seconds:.0f}",
             )  # fmt: skip
     _ui.out.print(table)
