@@ -60,6 +60,8 @@ def test_one_units_time_scores_under_given_effort_models_by_hand() -> None:
     nominal, drawn = _unit_scores(unit, "dice_at_20s", theta)
     # stored: results at 9 + 1 = 10 s and 19 + 3 = 22 s
     assert nominal == 0.5 and drawn.tolist() == [0.8, 0.5]
+    unit.loc[1, "nsd"] = 0.6  # NSD at a budget reads the NSD column on the same clock
+    assert _unit_scores(unit, "nsd_at_20s", theta)[1].tolist() == [0.6, 0.5]
     nominal, drawn = _unit_scores(unit, "auc_time_40s", theta)
     assert nominal == pytest.approx((0.5 * 12 + 0.8 * 18) / 40)
     assert drawn == pytest.approx([(0.5 * 10 + 0.8 * 22) / 40, (0.5 * 18 + 0.8 * 7) / 40])

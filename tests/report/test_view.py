@@ -237,6 +237,7 @@ def test_time_table_and_figure_agree_by_hand() -> None:
     assert table["DoF to Dice 0.8"] == 2.0
     # Dice @ 60 s: D1 mean(0.9, 0.7) = 0.8, D2 0.2 -> (0.8 + 0.2) / 2
     assert table["Dice @ 60s"] == pytest.approx(50.0)
+    assert table["NSD @ 60s"] == pytest.approx(50.0)  # NSD equals Dice in these rows
     assert table["% never Dice 0.8"] == pytest.approx(100 * (0.5 + 0.0) / 2)
     curve = dice_over_time(view).set_index("t")["mean"]
     assert curve.loc[60.0] * 100 == pytest.approx(table["Dice @ 60s"])  # the figure's number

@@ -66,7 +66,7 @@ def _final_long(view: ResultsView, metric: str) -> pd.DataFrame:
 
         times = unit_times(view)
         if metric not in times.columns:
-            scored = [c for c in times.columns if c.startswith(("dice_at", "auc_time"))]
+            scored = [c for c in times.columns if c.startswith(("dice_at", "nsd_at", "auc_time"))]
             raise ValueError(f"no time metric {metric!r}: the report scores {', '.join(scored)}")
         final = final.merge(times[["unit_id", metric]], on="unit_id", how="left")
     if metric not in final.columns:

@@ -59,13 +59,14 @@ RANK_METRIC = f"auc_time_{max(TIME_BUDGETS_S):g}s"
 PROTOCOL = ("prompter", "user")
 
 _Array = npt.NDArray[np.float64]
-_TIME_METRIC = re.compile(r"^(dice_at|auc_time)_(\d+(?:\.\d+)?)s$")
+_TIME_METRIC = re.compile(r"^(dice_at|nsd_at|auc_time)_(\d+(?:\.\d+)?)s$")
 _CONSTANTS = list(EFFORT_RANGES)
 
 
 def is_time_metric(metric: str) -> bool:
     """Whether ``metric`` is one of the report's time metrics (``dice_at_<T>s``,
-    ``auc_time_<T>s``), scored on the time to result rather than read from a step."""
+    ``nsd_at_<T>s``, ``auc_time_<T>s``), scored on the time to result rather than read from a
+    step."""
     return _TIME_METRIC.match(metric) is not None
 
 
@@ -110,7 +111,8 @@ def _unit_scores(
         value = float(pd.to_numeric(unit[metric], errors="coerce").iloc[-1])
         return value, np.full(len(theta), value)
     kind, budget = match.group(1), float(match.group(2))
-    dice = pd.to_numeric(unit["dice"], errors="coerce").to_numpy(dtype=np.float64)
+    column = "nsd" if kind == "nsd_at" else "dice"
+    dice = pd.to_numeric(unit[column], errors="coerce").to_numpy(dtype=np.float64)
     model_s = np.cumsum(unit["model_s"].to_numpy(dtype=np.float64))
     stored = pd.to_numeric(unit["seconds"], errors="coerce").fillna(0.0).to_numpy(np.float64)
     comps = [_components(p) for p in unit["prompts"]] if "prompts" in unit else [None] * len(dice)
@@ -120,7 +122,7 @@ def _unit_scores(
     times = np.cumsum(per_step, axis=0).T + model_s  # (n_boot, steps)
     nominal_times = (np.nan_to_num(unit["cum_seconds"].to_numpy(dtype=np.float64)) + model_s)[None]
     both = np.vstack([nominal_times, times])
-    if kind == "dice_at":
+    if kind in ("dice_at", "nsd_at"):
         last = (both <= budget).sum(axis=1) - 1
         scores = np.where(last >= 0, dice[np.maximum(last, 0)], 0.0)
     else:
@@ -403,4 +405,6 @@ def _metric_label(metric: str) -> str:
     if match is None:
         return metric
     kind, budget = match.groups()
-    return f"Dice AUC over {budget}s" if kind == "auc_time" else f"Dice @ {budget}s"
+    if kind == "auc_time":
+        return f"Dice AUC over {budget}s"
+    return f"{'NSD' if kind == 'nsd_at' else 'Dice'} @ {budget}s"

@@ -243,8 +243,9 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
     * ``skipped``: indexed by entry and reason: the datasets and the number of skipped units (a
       model × prompter pair that cannot run, an empty or undeclared target);
     * ``time``: what the user has after so many seconds of time to result (human seconds + the
-      model's time): Dice at 30, 60 and 120 s, the Dice AUC over 120 s, seconds to Dice 0.8 and
-      0.9 and the share of units that never reach it (:mod:`radioactive.report.timing`);
+      model's time): Dice and NSD at 30, 60 and 120 s, the Dice AUC over 120 s, seconds and
+      degrees of freedom to Dice 0.8 and 0.9 and the share of units that never reach it
+      (:mod:`radioactive.report.timing`);
     * ``stability``, ``stability_pairs``, ``stability_tau``: how sure the ranking of models by
       the Dice AUC over 120 s is, within each protocol, when cases, the effort model and the
       user's noise are redrawn (:func:`radioactive.report.stability.stability_tables`; indexed

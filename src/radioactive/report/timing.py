@@ -54,7 +54,8 @@ def with_times(steps: pd.DataFrame) -> pd.DataFrame:
 
 def unit_times(view: ResultsView) -> pd.DataFrame:
     """One row per scored unit: its identity, ``dataset``, ``case``, ``target``, ``unit_id``,
-    ``dice_at_<T>s`` for each budget, ``auc_time_<T>s`` (the longest budget),
+    ``dice_at_<T>s`` and ``nsd_at_<T>s`` for each budget (0 before the first result),
+    ``auc_time_<T>s`` (the Dice AUC over the longest budget),
     ``s_to_dice_<τ>`` and ``dof_to_dice_<τ>`` (the seconds of time to result and the degrees of
     freedom spent when Dice first reaches τ; NaN when never) and ``fails_dice_<τ>`` (1.0 or
     0.0); and, when the experiment states an inter-rater Dice for a dataset
@@ -67,10 +68,14 @@ def unit_times(view: ResultsView) -> pd.DataFrame:
     out = []
     for _, unit in rows.groupby("unit_id", sort=True):
         dice = pd.to_numeric(unit["dice"], errors="coerce").to_numpy(dtype=np.float64)
+        nsd = pd.to_numeric(unit.get("nsd", np.nan), errors="coerce")
+        nsd = np.broadcast_to(np.asarray(nsd, dtype=np.float64), dice.shape)
         times = unit["time_to_result_s"].to_numpy(dtype=np.float64)
         record = {k: unit.iloc[0][k] for k in keys}
         for budget in TIME_BUDGETS_S:
             record[f"dice_at_{budget:g}s"] = value_at_time(dice, times, budget)
+        for budget in TIME_BUDGETS_S:
+            record[f"nsd_at_{budget:g}s"] = value_at_time(nsd, times, budget)
         record[f"auc_time_{longest:g}s"] = auc_time(dice, times, longest)
         levels: list[tuple[str, float | None]] = [(f"{t:g}", t) for t in DICE_TARGETS]
         if rater:
@@ -92,6 +97,7 @@ def _value_columns(rater: bool = False) -> list[str]:
     levels = [*(f"{t:g}" for t in DICE_TARGETS), *(["rater"] if rater else [])]
     return [
         *(f"dice_at_{b:g}s" for b in TIME_BUDGETS_S),
+        *(f"nsd_at_{b:g}s" for b in TIME_BUDGETS_S),
         f"auc_time_{longest:g}s",
         *(f"{kind}_dice_{level}" for level in levels for kind in ("s_to", "dof_to", "fails")),
     ]
@@ -100,6 +106,8 @@ def _value_columns(rater: bool = False) -> list[str]:
 def _label(column: str) -> str:
     if column.startswith("dice_at_"):
         return f"Dice @ {column.removeprefix('dice_at_')}"
+    if column.startswith("nsd_at_"):
+        return f"NSD @ {column.removeprefix('nsd_at_')}"
     if column.startswith("auc_time_"):
         return f"Dice AUC over {column.removeprefix('auc_time_')}"
     if column == "s_to_dice_rater":
