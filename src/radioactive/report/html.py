@@ -164,10 +164,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             '<p class="note">What the user has after so many seconds: time to result is the '
             "estimated human seconds of the prompts plus the model's time (encoder + decoder) of "
             "every step so far; before the first result Dice counts as 0. Dice and NSD at 30, "
-            "60 and 120 s, the mean Dice over the first 120 s (AUC), the seconds and degrees of freedom "
-            "to reach Dice 0.8 and 0.9 (over the units that reach it) and the share of units "
-            "that never do (and to a "
-            "dataset's inter-rater Dice where the experiment states one); means over datasets "
+            "60 and 120 s, the mean Dice over the first 120 s (AUC), the seconds and degrees of "
+            "freedom to reach Dice 0.8 and 0.9 (over the units that reach it) and the share of "
+            "units that never do (and to a dataset's inter-rater Dice where the experiment "
+            "states one); means over datasets "
             "as in the Dice table.</p>",
             _table(tables["time"]),
             "<h3>Leaderboard by time to result</h3>",
