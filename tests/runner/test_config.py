@@ -58,6 +58,8 @@ metrics:
   surface: false
 executor: {kind: process, workers: 2, gpus_per_model: {mobilesam-cpu: 0.5}}
 report: {inter_rater_dice: {Dataset001_Tiny: 0.85}}
+embedding_cache: embeddings
+embedding_cache_gb: 2.5
 save_predictions: true
 """
 
@@ -85,6 +87,11 @@ def test_full_example_loads_with_paths_relative_to_the_file(tmp_path: Path) -> N
     assert cfg.name == "full-example"
     assert cfg.output == base / "results" / "full"
     assert cfg.cache_dir == base / "cache"
+    assert cfg.embedding_cache == base / "embeddings" and cfg.embedding_cache_gb == 2.5
+    # where caches live changes no number: not in the configuration's hash
+    moved = cfg.model_copy(update={"embedding_cache": base / "elsewhere", "embedding_cache_gb": 9})
+    assert moved.config_hash() == cfg.config_hash()
+    assert cfg.report.inter_rater_dice == {"Dataset001_Tiny": 0.85}
     assert cfg.datasets[0].name == "demo"  # a recipe name stays a name
     assert cfg.datasets[0].datasets == ["DemoLungLesionsCT"]
     assert cfg.datasets[1].name == str(base / "data" / "Dataset001_Tiny")
@@ -163,6 +170,7 @@ def test_nested_unknown_key_in_target_rules(tmp_path: Path) -> None:
         ("  - preset: 1pps+scribble\n", "  - steps: 3\n", "interactive.0: give a preset, or both"),
         ("models:\n", "models: []\nx:\n", "models: list should have at least 1 item"),
         ("Tiny: 0.85}", "Tiny: 1.2}", "inter-rater Dice must be in (0, 1] (not for: Dataset001"),
+        ("embedding_cache_gb: 2.5", "embedding_cache_gb: 0", "embedding_cache_gb: input should"),
     ],
 )
 def test_wrong_values_are_listed_with_location(
@@ -332,7 +340,7 @@ def test_interactive_overrides_the_preset() -> None:
 def test_config_hash_ignores_key_order_and_tracks_values(tmp_path: Path) -> None:
     a = load_config(_write(tmp_path, FULL, "a.yaml"))
     lines = FULL.splitlines(keepends=True)
-    reordered = "".join(lines[-14:] + lines[:-14])  # seeds ... save_predictions first
+    reordered = "".join(lines[-11:] + lines[:-11])  # seeds ... save_predictions first
     reordered = reordered.replace("{device: cpu, batch_size: 4,", "{batch_size: 4, device: cpu,")
     b = load_config(_write(tmp_path, reordered, "b.yaml"))
     assert a == b

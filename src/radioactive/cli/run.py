@@ -179,6 +179,13 @@ def run(
         ),
     ] = False,
     cache_dir: CacheOpt = None,
+    embedding_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep slice embeddings in this folder between runs and processes (a rerun with "
+            "new prompters on the same data then runs no encoder); overrides the config."
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment (a YAML file, or the quick form); rerun on the same --out to resume."""
     from radioactive.runner.config import load_config, quick_config
@@ -215,6 +222,8 @@ def run(
     updates: dict[str, Any] = {}
     if cache_dir is not None:
         updates["cache_dir"] = cache_dir
+    if embedding_cache is not None:
+        updates["embedding_cache"] = embedding_cache
     ex = config.executor.model_copy(
         update={
             k: v

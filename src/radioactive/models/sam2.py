@@ -255,6 +255,16 @@ class SAM2Backend(SamFamilyBackend):
     def embedding_nbytes(self, embedding: Any) -> int:
         return int(embedding.nbytes)
 
+    def embedding_tensors(self, embedding: SAM2Embedding) -> dict[str, Any]:
+        """The embedding's tensors by name (for the persistent embedding cache)."""
+        high = {f"high_res_{i}": t for i, t in enumerate(embedding.high_res_feats)}
+        return {"image_embed": embedding.image_embed, **high}
+
+    def embedding_from_tensors(self, tensors: dict[str, Any]) -> SAM2Embedding:
+        """The embedding :meth:`embedding_tensors` named."""
+        high = tuple(tensors[f"high_res_{i}"] for i in range(len(tensors) - 1))
+        return SAM2Embedding(tensors["image_embed"], high)
+
     def decode(
         self, embedding: Any, prompts: SlicePrompts, shape: tuple[int, int]
     ) -> tuple[npt.NDArray[np.float32], Any]:

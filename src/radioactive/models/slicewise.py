@@ -8,7 +8,9 @@ logits. :class:`SliceWiseModel` drives it over a volume:
   prediction (background at the first step);
 * the encoder runs once per slice for the lifetime of the prepared volume: embeddings are cached
   across prompters, targets and refinement steps, in a least-recently-used cache bounded in bytes;
-  misses are encoded in batches;
+  misses are encoded in batches; with a persistent cache
+  (:class:`~radioactive.models.embedding_store.DiskEmbeddingCache`, :meth:`SliceWiseModel.
+  use_disk_cache`) a slice encoded by an earlier run or another process is loaded instead;
 * prompts accumulate across steps ("WithPrev") unless an interaction says otherwise ("NoPrev");
   the previous step's low-resolution **logits** of a slice are fed back as its mask prompt when
   the model accepts one;
@@ -273,6 +275,14 @@ class SliceWiseModel:
         self._image: npt.NDArray[np.float32] | None = None
         self._prompts: list[Prompt] = []
         self.totals = StepTimings()
+        self.disk_cache: Any = None
+        self._fingerprint: str | None = None
+
+    def use_disk_cache(self, cache: Any) -> None:
+        """Load and store embeddings in ``cache`` (a
+        :class:`~radioactive.models.embedding_store.DiskEmbeddingCache`; ``None``: off)."""
+        self.disk_cache = cache
+        self._fingerprint = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -302,6 +312,7 @@ class SliceWiseModel:
         self._image = np.ascontiguousarray(norm, dtype=np.float32)
         self.spacing_mm = spacing_mm
         self.cache.clear()
+        self._fingerprint = None  # the contract used may differ from the previous volume's
         self.reset()
 
     def reset(self) -> None:
@@ -323,10 +334,12 @@ class SliceWiseModel:
         for z in zs:
             if z in self.cache:
                 out[z] = self.cache.get(z)
-                timings.cache_hits += 1
             else:
                 missing.append(z)
-                timings.cache_misses += 1
+        if self.disk_cache is not None:
+            missing = self._from_disk(missing, out)
+        timings.cache_hits += len(zs) - len(missing)
+        timings.cache_misses += len(missing)
         for i in range(0, len(missing), self.batch_size):
             chunk = missing[i : i + self.batch_size]
             t0 = time.perf_counter()
@@ -336,7 +349,44 @@ class SliceWiseModel:
             for z, e in zip(chunk, embs, strict=True):
                 out[z] = e
                 self.cache.put(z, e, self.backend.embedding_nbytes(e))
+                if self.disk_cache is not None:
+                    self._to_disk(z, e)
         return out
+
+    def _slice_key(self, z: int) -> str:
+        from radioactive.models.embedding_store import model_fingerprint, slice_key
+
+        assert self._image is not None
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.backend)
+        return slice_key(self._fingerprint, self._image[z])
+
+    def _from_disk(self, missing: list[int], out: dict[int, Any]) -> list[int]:
+        """Load what the persistent cache holds of ``missing`` into ``out`` (and the memory
+        cache); the slices still to encode."""
+        from radioactive.models.embedding_store import embedding_from_arrays
+
+        still = []
+        for z in missing:
+            arrays = self.disk_cache.get(self._slice_key(z))
+            if arrays is None:
+                still.append(z)
+                continue
+            try:
+                emb = embedding_from_arrays(self.backend, arrays)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                still.append(z)  # an entry this backend cannot read: encode the slice again
+                continue
+            out[z] = emb
+            self.cache.put(z, emb, self.backend.embedding_nbytes(emb))
+        return still
+
+    def _to_disk(self, z: int, embedding: Any) -> None:
+        from radioactive.models.embedding_store import embedding_arrays
+
+        arrays = embedding_arrays(self.backend, embedding)
+        if arrays is not None:  # an embedding that is no tensor (a classical method's) stays
+            self.disk_cache.put(self._slice_key(z), arrays)
 
     def _decode(
         self, zs: Sequence[int], by_slice: dict[int, list[Prompt]],

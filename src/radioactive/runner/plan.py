@@ -78,6 +78,9 @@ class CaseJob:
     save_predictions: bool = False
     output_dir: str = ""
     cache_dir: str | None = None
+    #: the persistent embedding cache's folder and bound (``None``: none)
+    embedding_cache: str | None = None
+    embedding_cache_bytes: int = 0
     #: ids of this job's units that are done (not computed again)
     finished: frozenset[str] = field(default_factory=frozenset)
     #: the settings of this job's units as canonical JSON (runner.identity.job_settings)
@@ -141,7 +144,25 @@ def _model(job: CaseJob) -> Any:
         if takes_cache and job.cache_dir and "cache" not in options:
             options["cache"] = job.cache_dir
         _MODELS[key] = get_model(job.model_name, **options)
-    return _MODELS[key]
+    model = _MODELS[key]
+    if hasattr(model, "use_disk_cache"):
+        model.use_disk_cache(_disk_cache(job.embedding_cache, job.embedding_cache_bytes))
+    return model
+
+
+_DISK_CACHES: dict[tuple[str, int], Any] = {}
+
+
+def _disk_cache(directory: str | None, max_bytes: int) -> Any:
+    """The persistent embedding cache of a folder, opened once per worker process."""
+    if directory is None:
+        return None
+    from radioactive.models.embedding_store import DiskEmbeddingCache
+
+    key = (directory, max_bytes)
+    if key not in _DISK_CACHES:
+        _DISK_CACHES[key] = DiskEmbeddingCache(directory, max_bytes)
+    return _DISK_CACHES[key]
 
 
 def _identity(job: CaseJob, pair: PairJob, data: dict[str, str] | None) -> dict[str, Any]:

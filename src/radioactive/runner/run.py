@@ -121,6 +121,7 @@ def plan_experiment(
     by_job = stored_for_jobs(stored)
     plan = Plan([], [f"{c.model} × {c.label}: {c.reason}" for c in not_run], [], [])
     cache = str(config.cache_dir) if config.cache_dir else None
+    embeddings = str(config.embedding_cache) if config.embedding_cache else None
     for spec in config.datasets:
         for ds in resolve_datasets(spec.name, config.cache_dir):
             if spec.datasets and ds.name not in spec.datasets:
@@ -169,6 +170,8 @@ def plan_experiment(
                             save_predictions=config.save_predictions,
                             output_dir=str(output),
                             cache_dir=cache,
+                            embedding_cache=embeddings,
+                            embedding_cache_bytes=int(config.embedding_cache_gb * 1024**3),
                             finished=finished
                             if finished is not None
                             else _done(mine, retry_errors),

@@ -276,6 +276,11 @@ class ExperimentConfig(BaseModel):
     #: where datasets and checkpoints are cached (default: ``$RADIOACTIVE_CACHE_DIR`` or the user
     #: cache)
     cache_dir: Path | None = None
+    #: a folder of slice embeddings kept between runs and shared by processes (off by default;
+    #: see radioactive.models.embedding_store); changes no number
+    embedding_cache: Path | None = None
+    #: the bound of that folder, GiB (least recently used entries go first)
+    embedding_cache_gb: float = Field(default=20.0, gt=0.0)
 
     @field_validator("seeds")
     @classmethod
@@ -341,16 +346,19 @@ class ExperimentConfig(BaseModel):
     def config_hash(self) -> str:
         """First 16 hex digits of the sha256 of the canonical JSON of the configuration.
 
-        Canonical: keys sorted, no whitespace. ``output``, ``cache_dir`` and ``executor`` are
-        left out: where results are written and how the work is spread do not change a number,
-        so a run resumed elsewhere or on another executor keeps its hash.
+        Canonical: keys sorted, no whitespace. ``output``, ``cache_dir``, the embedding cache
+        and ``executor`` are left out: where results and caches are written and how the work is
+        spread do not change a number, so a run resumed elsewhere or on another executor keeps
+        its hash.
         """
-        data = self.model_dump(mode="json", exclude={"output", "cache_dir", "executor"})
+        where = {"output", "cache_dir", "executor", "embedding_cache", "embedding_cache_gb"}
+        data = self.model_dump(mode="json", exclude=where)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def with_base_dir(self, base: str | Path) -> ExperimentConfig:
-        """A copy whose relative paths (``output``, ``cache_dir``, dataset paths that are not
+        """A copy whose relative paths (``output``, ``cache_dir``, ``embedding_cache``, dataset
+        paths that are not
         recipe names, a model's ``checkpoint`` option) are taken relative to ``base``."""
         from radioactive.data.recipes import RECIPES
 
@@ -374,6 +382,9 @@ class ExperimentConfig(BaseModel):
             update={
                 "output": rel(self.output) if self.output is not None else None,
                 "cache_dir": rel(self.cache_dir) if self.cache_dir is not None else None,
+                "embedding_cache": (
+                    rel(self.embedding_cache) if self.embedding_cache is not None else None
+                ),
                 "datasets": datasets,
                 "models": models,
             }
