@@ -254,3 +254,25 @@ def test_prepare_hands_the_modality_to_a_backend_that_takes_it() -> None:
     plain = SliceWiseModel(ModelSpaceBackend())
     plain.prepare(image, modality="MR")
     assert plain.shape == (2, 16, 16) and plain.contract_used is None
+
+
+def test_encoder_batches_follow_the_device_unless_given() -> None:
+    from types import SimpleNamespace
+
+    from radioactive.models.slicewise import default_batch_size
+
+    cpu = ModelSpaceBackend()
+    assert SliceWiseModel(cpu).batch_size == 1  # no device: a CPU backend
+    cpu.device = torch.device("cpu")
+    assert default_batch_size(cpu) == 1
+    assert default_batch_size(SimpleNamespace(device=SimpleNamespace(type="cuda"))) == 8
+    assert SliceWiseModel(cpu, batch_size=4).batch_size == 4
+    # one slice per encoder call on a CPU: the backend sees batches of one
+    seen: list[int] = []
+    encode = cpu.encode
+    cpu.encode = lambda slices: (seen.append(len(slices)), encode(slices))[1]  # type: ignore[method-assign]
+    image, target = volume_with_squares(squares=SQUARES)
+    model = SliceWiseModel(cpu)
+    model.prepare(image)
+    model.predict(get_prompter("box_per_slice").initial(target, np.random.default_rng(0)))
+    assert seen == [1, 1, 1]

@@ -248,7 +248,9 @@ class SliceWiseModel:
     Args:
         backend: the 2D model.
         cache_bytes: embedding cache budget (0 disables caching).
-        batch_size: slices encoded per encoder call.
+        batch_size: slices encoded per encoder call; ``None`` picks it by device
+            (:func:`default_batch_size`: 1 on a CPU, where a batch only multiplies the
+            encoder's activation memory, 8 on a GPU).
         use_mask_prompt: feed the previous logits back when the backend accepts a mask.
     """
 
@@ -257,7 +259,7 @@ class SliceWiseModel:
         backend: SliceBackend,
         *,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         use_mask_prompt: bool = True,
     ):
         self.backend = backend
@@ -270,7 +272,8 @@ class SliceWiseModel:
         )
         self.cache = EmbeddingCache(cache_bytes)
         self._takes_modality = takes_modality(backend.normalize_volume)
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size if batch_size is not None
+                                     else default_batch_size(backend)))  # fmt: skip
         self.use_mask_prompt = use_mask_prompt
         self._image: npt.NDArray[np.float32] | None = None
         self._prompts: list[Prompt] = []
@@ -460,6 +463,15 @@ class SliceWiseModel:
         """ "Predict this slice": used by the propagation prompters (no prompt accumulation);
         it records what it decodes for the prediction of the prompter's interaction."""
         return RecordingSlicePredictor(self)
+
+
+def default_batch_size(backend: Any) -> int:
+    """Slices per encoder call when none is given: 8 on a GPU, 1 elsewhere. On a CPU a batch
+    runs no faster than its slices one by one, and holds the activations of all of them at once
+    (a ViT-B SAM encoder peaks at several GB for 8 slices): one slice at a time keeps the peak
+    memory at the per-slice path's."""
+    device = getattr(getattr(backend, "device", None), "type", "cpu")
+    return 8 if device in ("cuda", "mps") else 1
 
 
 def takes_modality(fn: Any) -> bool:
