@@ -1,8 +1,8 @@
 """Command-line interface: ``radioactive --help``.
 
-One module per command (``run``, ``report``, ``validate``, ``ls``, ``replay``, ``migrate``,
-``demo``) or command group (``datasets``, ``models``); they parse options, call the library and
-print. Every command runs inside one error handler (:mod:`radioactive.cli._ui`): no raw
+One module per command (``run``, ``report``, ``validate``, ``estimate``, ``ls``, ``replay``,
+``migrate``, ``demo``) or command group (``datasets``, ``models``); they parse options, call the
+library and print. Every command runs inside one error handler (:mod:`radioactive.cli._ui`): no raw
 traceback reaches a user. Heavy modules (numpy, nibabel, SimpleITK) are imported inside the
 commands so that ``--help`` stays fast.
 """
@@ -13,6 +13,7 @@ from radioactive.cli import (  # noqa: F401  (each module registers its commands
     cvpr25,
     datasets,
     demo,
+    estimate,
     ls,
     migrate,
     models,

@@ -102,6 +102,9 @@ class SimulatedUser(_Described, ABC):
     effort: EffortModel = dataclasses.field(
         default=DEFAULT_EFFORT, repr=False, compare=False, kw_only=True
     )
+    #: the most axial slices one correction puts prompts on (``None``: up to the target's z
+    #: extent); a cost estimate counts decoder calls with it
+    slices_per_correction: ClassVar[int | None] = None
 
     @abstractmethod
     def correct(

@@ -239,6 +239,8 @@ class RandomError3DUser(_Corrector):
 
     name: ClassVar[str] = "random_error_3d"
     emits: ClassVar[frozenset[str]] = frozenset({"point"})
+    #: a correction is one click: it touches one axial slice (what a cost estimate counts)
+    slices_per_correction: ClassVar[int | None] = 1
     version: ClassVar[str] = "1"
     paper_label: ClassVar[str] = "3D refine"
     cost_formula: ClassVar[str] = "1"
@@ -316,6 +318,8 @@ class CenterOfLargestErrorUser(_Corrector):
 
     name: ClassVar[str] = "center_of_largest_error"
     emits: ClassVar[frozenset[str]] = frozenset({"point"})
+    #: a correction is one click: it touches one axial slice (what a cost estimate counts)
+    slices_per_correction: ClassVar[int | None] = 1
     version: ClassVar[str] = "2"
     paper_label: ClassVar[str] = "CVPR25 click"
     cost_formula: ClassVar[str] = "1"

@@ -227,6 +227,13 @@ def _stale(job: CaseJob, planned: dict[str, _Todo]) -> tuple[dict[str, list[str]
     return by_slot, gone
 
 
+def data_context(job: CaseJob, data: dict[str, Any]) -> str:
+    """The context of a job's unit ids on one case: its settings' hash and the case's data
+    fingerprint (:func:`~radioactive.runner.identity.data_fingerprint`)."""
+    data_hash = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{job.context}:{data_hash}"
+
+
 def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     """Run every unfinished unit of a case job, yielding each unit's result when it completes.
 
@@ -254,8 +261,7 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
         if uid not in job.finished:
             yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - t0)
         return
-    data_hash = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    context = f"{job.context}:{data_hash}"
+    context = data_context(job, data)
     planned: dict[str, _Todo] = {}
     for t in targets:
         for pair in job.pairs:
