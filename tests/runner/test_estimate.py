@@ -108,3 +108,31 @@ def test_costs_from_our_file_and_from_the_gpu_benchmark(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(RadioactiveError, match="cannot read the costs file"):
         load_costs(tmp_path / "bad.json")
+
+
+def test_the_command_prints_the_projection_and_saves_the_costs(dataset: Path,
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    import yaml
+    from typer.testing import CliRunner
+
+    from radioactive.cli import app
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(config(dataset, "box_per_slice",
+                                         models=[{"name": "random_walker"}])))  # fmt: skip
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps({"models": {"random_walker": {
+        "encoder_s_per_slice": 0.0, "decoder_s_per_call": 0.5}}}))  # fmt: skip
+    result = CliRunner().invoke(app, ["estimate", str(cfg), "--costs", str(costs), "--json"])
+    assert result.exit_code == 0, result.stdout
+    rows = json.loads(result.stdout)["rows"]
+    spec = config(dataset, "box_per_slice", models=[{"name": "random_walker"}])
+    (counts,) = count_calls(config_from_dict(spec))
+    assert rows[0]["decoder calls"] == counts.decoder_calls
+    # decoder calls at 0.5 s, plus the cases' loading time measured while counting
+    assert 0.5 * counts.decoder_calls <= rows[0]["seconds"] <= 0.5 * counts.decoder_calls + 5
+    saved = tmp_path / "saved.json"
+    shown = CliRunner().invoke(app, ["estimate", str(cfg), "--costs", str(costs), "--workers",
+                                     "2", "--save-costs", str(saved)])  # fmt: skip
+    assert shown.exit_code == 0 and "worker(s) about" in shown.stdout
+    assert load_costs(saved)["random_walker"].decoder_s_per_call == 0.5
