@@ -23,7 +23,6 @@ or another worker process on the same case, loads them instead of running the en
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -39,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["DEFAULT_STORE_BYTES", "STORE_VERSION", "DiskEmbeddingCache", "StoreStats",
-           "embedding_arrays", "embedding_from_arrays", "file_sha256", "model_fingerprint",
+           "embedding_arrays", "embedding_from_arrays", "model_fingerprint",
            "slice_key"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -220,25 +219,12 @@ def embedding_from_arrays(backend: Any, arrays: Mapping[str, npt.NDArray[np.gene
     return hook(tensors) if hook is not None else tensors["embedding"]
 
 
-@functools.lru_cache(maxsize=16)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a weights file, computed once per process for a given size and mtime."""
-    st = os.stat(path)
-    return _file_sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
 def model_fingerprint(backend: Any) -> str:
     """What besides the slice decides an embedding: the model's name and backend class, the
     weights (the sha256 of the file the backend loaded, or ``random`` for its seeded random
     weights), the input contract it used, and the device type."""
+    from radioactive.runner.identity import file_sha256  # cached per path, size and mtime
+
     card = backend.card
     path = getattr(backend, "weights_path", None)
     weights = file_sha256(path) if path is not None else "random"
