@@ -37,9 +37,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_STORE_BYTES", "STORE_VERSION", "DiskEmbeddingCache", "StoreStats",
-           "embedding_arrays", "embedding_from_arrays", "model_fingerprint",
-           "slice_key"]  # fmt: skip
+__all__ = [
+    "DEFAULT_STORE_BYTES",
+    "STORE_VERSION",
+    "DiskEmbeddingCache",
+    "StoreStats",
+    "embedding_arrays",
+    "embedding_from_arrays",
+    "load_missing",
+    "model_fingerprint",
+    "slice_key",
+    "store_embedding",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -232,3 +241,41 @@ def model_fingerprint(backend: Any) -> str:
     device = getattr(getattr(backend, "device", None), "type", "cpu")
     kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
     return f"{card.name}|{kind}|{card.checkpoint}|{weights}|{contract}|{device}"
+
+
+# -- the engine's side ---------------------------------------------------------------------------
+
+
+def _key_of(model: Any, z: int) -> str:
+    """The key of slice ``z`` of ``model``'s prepared volume (the fingerprint made once per
+    volume: the contract used may change with it)."""
+    if model._fingerprint is None:
+        model._fingerprint = model_fingerprint(model.backend)
+    return slice_key(model._fingerprint, model._image[z])
+
+
+def load_missing(model: Any, missing: list[int], out: dict[int, Any]) -> list[int]:
+    """Load what ``model.disk_cache`` holds of the slices ``missing`` into ``out`` and the
+    model's memory cache; the slices still to encode."""
+    still = []
+    for z in missing:
+        arrays = model.disk_cache.get(_key_of(model, z))
+        if arrays is None:
+            still.append(z)
+            continue
+        try:
+            emb = embedding_from_arrays(model.backend, arrays)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            still.append(z)  # an entry this backend cannot read: encode the slice again
+            continue
+        out[z] = emb
+        model.cache.put(z, emb, model.backend.embedding_nbytes(emb))
+    return still
+
+
+def store_embedding(model: Any, z: int, embedding: Any) -> None:
+    """Put slice ``z``'s embedding into ``model.disk_cache`` (an embedding that is no tensor, a
+    classical method's, stays out)."""
+    arrays = embedding_arrays(model.backend, embedding)
+    if arrays is not None:
+        model.disk_cache.put(_key_of(model, z), arrays)

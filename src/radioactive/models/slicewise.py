@@ -340,7 +340,9 @@ class SliceWiseModel:
             else:
                 missing.append(z)
         if self.disk_cache is not None:
-            missing = self._from_disk(missing, out)
+            from radioactive.models.embedding_store import load_missing
+
+            missing = load_missing(self, missing, out)
         timings.cache_hits += len(zs) - len(missing)
         timings.cache_misses += len(missing)
         for i in range(0, len(missing), self.batch_size):
@@ -353,43 +355,10 @@ class SliceWiseModel:
                 out[z] = e
                 self.cache.put(z, e, self.backend.embedding_nbytes(e))
                 if self.disk_cache is not None:
-                    self._to_disk(z, e)
+                    from radioactive.models.embedding_store import store_embedding
+
+                    store_embedding(self, z, e)
         return out
-
-    def _slice_key(self, z: int) -> str:
-        from radioactive.models.embedding_store import model_fingerprint, slice_key
-
-        assert self._image is not None
-        if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.backend)
-        return slice_key(self._fingerprint, self._image[z])
-
-    def _from_disk(self, missing: list[int], out: dict[int, Any]) -> list[int]:
-        """Load what the persistent cache holds of ``missing`` into ``out`` (and the memory
-        cache); the slices still to encode."""
-        from radioactive.models.embedding_store import embedding_from_arrays
-
-        still = []
-        for z in missing:
-            arrays = self.disk_cache.get(self._slice_key(z))
-            if arrays is None:
-                still.append(z)
-                continue
-            try:
-                emb = embedding_from_arrays(self.backend, arrays)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                still.append(z)  # an entry this backend cannot read: encode the slice again
-                continue
-            out[z] = emb
-            self.cache.put(z, emb, self.backend.embedding_nbytes(emb))
-        return still
-
-    def _to_disk(self, z: int, embedding: Any) -> None:
-        from radioactive.models.embedding_store import embedding_arrays
-
-        arrays = embedding_arrays(self.backend, embedding)
-        if arrays is not None:  # an embedding that is no tensor (a classical method's) stays
-            self.disk_cache.put(self._slice_key(z), arrays)
 
     def _decode(
         self, zs: Sequence[int], by_slice: dict[int, list[Prompt]],
