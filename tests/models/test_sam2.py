@@ -335,3 +335,55 @@ def test_agrees_with_the_upstream_image_predictor(sam2) -> None:
         return_logits=True,
     )  # fmt: skip
     assert torch.allclose(low3, torch.from_numpy(ref3[int(np.argmax(iou))]), atol=1e-5)
+
+
+def _embedding(seed: int) -> SAM2Embedding:
+    gen = torch.Generator().manual_seed(seed)
+    return SAM2Embedding(torch.randn(256, 64, 64, generator=gen),
+                         (torch.randn(32, 256, 256, generator=gen),
+                          torch.randn(64, 128, 128, generator=gen)))  # fmt: skip
+
+
+@pytest.mark.parametrize("structure", ["box", "box+point", "points", "box+mask"])
+def test_a_batch_of_slices_decodes_as_the_slices_one_by_one(sam2, structure) -> None:
+    shape = (96, 80)
+    rng = np.random.default_rng(1)
+    prompts = []
+    for i in range(4):
+        sp = SlicePrompts()
+        if "box" in structure:
+            sp.box = (10 + i, 12, 60 + i, 70)
+        if "point" in structure:
+            sp.points = rng.integers(5, 75, size=(2 if structure == "points" else 1, 2))
+            sp.labels = np.array([1, 0][: len(sp.points)])
+        if "mask" in structure:
+            sp.mask_logits = torch.randn(256, 256)
+        prompts.append(sp)
+    embeddings = [_embedding(i) for i in range(4)]
+    batched = sam2.decode_batch(embeddings, prompts, shape)
+    for (full, low), emb, sp in zip(batched, embeddings, prompts, strict=True):
+        one_full, one_low = sam2.decode(emb, sp, shape)
+        np.testing.assert_allclose(full, one_full, atol=1e-4)
+        assert torch.allclose(low, one_low, atol=1e-4)
+        uncertain = np.abs(one_full) < 1e-3
+        assert np.array_equal((full > 0) | uncertain, (one_full > 0) | uncertain)
+
+
+def test_the_engine_groups_slices_by_prompt_structure(sam2, monkeypatch) -> None:
+    record_encoder(monkeypatch, sam2)
+    calls: list[int] = []
+    decode_batch = sam2.decode_batch
+
+    def counting(embeddings, prompts, shape):
+        calls.append(len(embeddings))
+        return decode_batch(embeddings, prompts, shape)
+
+    monkeypatch.setattr(sam2, "decode_batch", counting)
+    volume = np.random.default_rng(0).random((7, 48, 40)).astype(np.float32)
+    prompts = [*(Box2D(z, (5, 5), (30, 30)) for z in range(6)), Point((6, 20, 20))]
+    _, batched = run(sam2, volume, prompts, decode_batch_size=4)
+    # six boxes in chunks of four and two, and the lone point alone
+    assert sorted(calls) == [1, 2, 4]
+    _, single = run(sam2, volume, prompts, decode_batch_size=1)
+    assert batched.timings.slices_inferred == single.timings.slices_inferred == 7
+    assert np.array_equal(batched.mask, single.mask)

@@ -265,16 +265,15 @@ class SAM2Backend(SamFamilyBackend):
         high = tuple(tensors[f"high_res_{i}"] for i in range(len(tensors) - 1))
         return SAM2Embedding(tensors["image_embed"], high)
 
-    def decode(
-        self, embedding: Any, prompts: SlicePrompts, shape: tuple[int, int]
-    ) -> tuple[npt.NDArray[np.float32], Any]:
+    def _prompt_tensors(self, prompts: SlicePrompts, shape: tuple[int, int]) -> tuple[Any, ...]:
+        """One slice's point coordinates (n, 2) and labels (n,) (the box first, as two corners
+        labelled 2 and 3; ``None`` without any) and its mask prompt (1, h, w) or ``None``."""
         torch = self._torch
-        dev = self.device
         if len(prompts.points) and "point" not in self.capabilities.prompt_types:
             raise UnsupportedPrompt(f"model {self.card.name!r} does not accept point prompts")
         coords: list[Any] = []
         labels: list[Any] = []
-        if prompts.box is not None:  # the box first, as two corners labelled 2 and 3
+        if prompts.box is not None:
             box = self.resize.box(prompts.box, shape).reshape(2, 2)
             coords.append(torch.as_tensor(box, dtype=torch.float32))
             labels.append(torch.tensor([2, 3], dtype=torch.int32))
@@ -282,30 +281,56 @@ class SAM2Backend(SamFamilyBackend):
             pts = self.resize.points(prompts.points, shape)
             coords.append(torch.as_tensor(pts, dtype=torch.float32))
             labels.append(torch.as_tensor(np.asarray(prompts.labels), dtype=torch.int32))
-        points = None
-        if coords:
-            points = (torch.cat(coords)[None].to(dev), torch.cat(labels)[None].to(dev))
-        masks = None
+        points = (torch.cat(coords), torch.cat(labels)) if coords else (None, None)
+        mask = None
         if prompts.mask_logits is not None:
             low_shape = prompts.mask_logits.shape[-2:]
-            masks = torch.as_tensor(prompts.mask_logits).reshape(1, 1, *low_shape)
-            masks = masks.to(dev, torch.float32)
-        lone_point = len(prompts.points) == 1 and prompts.box is None and masks is None
+            mask = torch.as_tensor(prompts.mask_logits).reshape(1, *low_shape).float()
+        return (*points, mask)
+
+    def decode(
+        self, embedding: Any, prompts: SlicePrompts, shape: tuple[int, int]
+    ) -> tuple[npt.NDArray[np.float32], Any]:
+        (out,) = self.decode_batch([embedding], [prompts], shape)
+        return out
+
+    def decode_batch(
+        self, embeddings: list[Any], prompts: list[SlicePrompts], shape: tuple[int, int]
+    ) -> list[tuple[npt.NDArray[np.float32], Any]]:
+        """Slices whose prompts have one structure (as many points, a box on all or none, a
+        mask prompt on all or none) in one call of the mask decoder, which takes a batch of
+        images with one set of prompts each (``repeat_image=False``)."""
+        torch = self._torch
+        dev = self.device
+        parts = [self._prompt_tensors(p, shape) for p in prompts]
+        points = None
+        if parts[0][0] is not None:
+            points = (torch.stack([c for c, _, _ in parts]).to(dev),
+                      torch.stack([lab for _, lab, _ in parts]).to(dev))  # fmt: skip
+        masks = None
+        if parts[0][2] is not None:
+            masks = torch.stack([m for _, _, m in parts]).to(dev, torch.float32)
+        first = prompts[0]
+        lone_point = len(first.points) == 1 and first.box is None and masks is None
         multi = self.multimask == "always" or (self.multimask == "auto" and lone_point)
         net = self.net
+        n_high = len(embeddings[0].high_res_feats)
         with torch.inference_mode():
             sparse, dense = net.sam_prompt_encoder(points=points, boxes=None, masks=masks)
             low, iou, _, _ = net.sam_mask_decoder(
-                image_embeddings=embedding.image_embed[None],
+                image_embeddings=torch.stack([e.image_embed for e in embeddings]),
                 image_pe=net.sam_prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=multi,
                 repeat_image=False,
-                high_res_features=[f[None] for f in embedding.high_res_feats],
-            )
-            best = int(torch.argmax(iou[0])) if multi else 0
-            chosen = low[0, best]
-            full = self.resize.logits_to_slice(chosen, shape)
-            fed_back = chosen.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP).detach().clone()
-        return full, fed_back
+                high_res_features=[torch.stack([e.high_res_feats[i] for e in embeddings])
+                                   for i in range(n_high)],
+            )  # fmt: skip
+            out = []
+            for i in range(len(embeddings)):
+                best = int(torch.argmax(iou[i])) if multi else 0
+                chosen = low[i, best]
+                full = self.resize.logits_to_slice(chosen, shape)
+                out.append((full, chosen.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP).detach().clone()))
+        return out

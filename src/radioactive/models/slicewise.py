@@ -252,6 +252,9 @@ class SliceWiseModel:
             (:func:`default_batch_size`: 1 on a CPU, where a batch only multiplies the
             encoder's activation memory, 8 on a GPU).
         use_mask_prompt: feed the previous logits back when the backend accepts a mask.
+        decode_batch_size: slices decoded per decoder call by a backend that decodes batches
+            (``decode_batch``: slices whose prompts have the same structure, the same masks as
+            one by one); 1 decodes slice by slice.
     """
 
     def __init__(
@@ -261,6 +264,7 @@ class SliceWiseModel:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         batch_size: int | None = None,
         use_mask_prompt: bool = True,
+        decode_batch_size: int = 16,
     ):
         self.backend = backend
         self.card = backend.card
@@ -275,6 +279,7 @@ class SliceWiseModel:
         self.batch_size = max(1, int(batch_size if batch_size is not None
                                      else default_batch_size(backend)))  # fmt: skip
         self.use_mask_prompt = use_mask_prompt
+        self.decode_batch_size = max(1, int(decode_batch_size))
         self._image: npt.NDArray[np.float32] | None = None
         self._prompts: list[Prompt] = []
         self.totals = StepTimings()
@@ -366,17 +371,33 @@ class SliceWiseModel:
     ) -> dict[int, tuple[npt.NDArray[np.float32], Any]]:  # fmt: skip
         embs = self._embeddings(zs, timings)
         shape = self.shape[1:]
-        out = {}
+        todo: dict[int, SlicePrompts] = {}
         for z in zs:
             sp = slice_prompts(by_slice.get(z, []))
             sp.mask_logits = self._mask_input(previous, z)
-            if sp.empty:
-                continue
+            if not sp.empty:
+                todo[z] = sp
+        batch = getattr(self.backend, "decode_batch", None)
+        if batch is None or self.decode_batch_size <= 1:
+            chunks = [[z] for z in todo]
+        else:  # slices whose prompts have one structure, decoded together
+            groups: dict[tuple[int, bool, bool], list[int]] = {}
+            for z, sp in todo.items():
+                key = (len(sp.points), sp.box is not None, sp.mask_logits is not None)
+                groups.setdefault(key, []).append(z)
+            n = self.decode_batch_size
+            chunks = [g[i : i + n] for g in groups.values() for i in range(0, len(g), n)]
+        out: dict[int, tuple[npt.NDArray[np.float32], Any]] = {}
+        for chunk in chunks:
             t0 = time.perf_counter()
-            out[z] = self.backend.decode(embs[z], sp, shape)
+            if len(chunk) == 1 or batch is None:
+                decoded = [self.backend.decode(embs[chunk[0]], todo[chunk[0]], shape)]
+            else:
+                decoded = batch([embs[z] for z in chunk], [todo[z] for z in chunk], shape)
             timings.decoder_s += time.perf_counter() - t0
-            timings.slices_inferred += 1
-        return out
+            timings.slices_inferred += len(chunk)
+            out.update(zip(chunk, decoded, strict=True))
+        return dict(sorted(out.items()))
 
     # -- the Model protocol --------------------------------------------------------------------
 
