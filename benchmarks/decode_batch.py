@@ -72,11 +72,14 @@ def main() -> None:
     one, singles = timed(lambda: [backend.decode(e, p, shape) for e, p in
                                   zip(embeddings, prompts, strict=True)])  # fmt: skip
     batch, batched = timed(lambda: backend.decode_batch(embeddings, prompts, shape))
-    diff = max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(singles, batched, strict=True))
-    flips = sum(int(((a[0] > 0) != (b[0] > 0)).sum()) for a, b in zip(singles, batched, strict=True))
+    pairs = list(zip(singles, batched, strict=True))
+    diff = max(float(np.abs(a[0] - b[0]).max()) for a, b in pairs)
+    flips = sum(int(((a[0] > 0) != (b[0] > 0)).sum()) for a, b in pairs)
     print(f"SAM 2.1 {args.variant} ({weights} weights) on {dev}: {n} slices of {size}², a box each")
-    print(f"one by one {one:.3f} s, one batch {batch:.3f} s: {one / batch:.2f}× less decoder "
-          f"time; largest logit difference {diff:.2e}, mask pixels that differ {flips}")
+    print(
+        f"one by one {one:.3f} s, one batch {batch:.3f} s: {one / batch:.2f}× less decoder "
+        f"time; largest logit difference {diff:.2e}, mask pixels that differ {flips}"
+    )
     target = 5.0 if dev.type == "cuda" else 2.0
     print(f"target ≥ {target:g}×: {'met' if one / batch >= target else 'missed'}")
 
