@@ -267,6 +267,10 @@ def test_encoder_batches_follow_the_device_unless_given() -> None:
     assert default_batch_size(cpu) == 1
     assert default_batch_size(SimpleNamespace(device=SimpleNamespace(type="cuda"))) == 8
     assert SliceWiseModel(cpu, batch_size=4).batch_size == 4
+    assert SliceWiseModel(cpu).decode_batch_size == 1  # a batch decodes no faster on a CPU
+    gpu = ModelSpaceBackend()
+    gpu.device = SimpleNamespace(type="cuda")
+    assert (SliceWiseModel(gpu).batch_size, SliceWiseModel(gpu).decode_batch_size) == (8, 16)
     # one slice per encoder call on a CPU: the backend sees batches of one
     seen: list[int] = []
     encode = cpu.encode

@@ -253,8 +253,9 @@ class SliceWiseModel:
             encoder's activation memory, 8 on a GPU).
         use_mask_prompt: feed the previous logits back when the backend accepts a mask.
         decode_batch_size: slices decoded per decoder call by a backend that decodes batches
-            (``decode_batch``: slices whose prompts have the same structure, the same masks as
-            one by one); 1 decodes slice by slice.
+            (``decode_batch``: slices whose prompts have the same structure); 1 decodes slice by
+            slice; ``None``: 16 on a GPU, where each call is launch-bound, and 1 on a CPU, where
+            a batch is no faster (SAM 2.1 on 16 slices: 0.7× as fast).
     """
 
     def __init__(
@@ -264,7 +265,7 @@ class SliceWiseModel:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         batch_size: int | None = None,
         use_mask_prompt: bool = True,
-        decode_batch_size: int = 16,
+        decode_batch_size: int | None = None,
     ):
         self.backend = backend
         self.card = backend.card
@@ -279,7 +280,9 @@ class SliceWiseModel:
         self.batch_size = max(1, int(batch_size if batch_size is not None
                                      else default_batch_size(backend)))  # fmt: skip
         self.use_mask_prompt = use_mask_prompt
-        self.decode_batch_size = max(1, int(decode_batch_size))
+        gpu = default_batch_size(backend) > 1
+        self.decode_batch_size = max(1, int(decode_batch_size if decode_batch_size is not None
+                                            else (16 if gpu else 1)))  # fmt: skip
         self._image: npt.NDArray[np.float32] | None = None
         self._prompts: list[Prompt] = []
         self.totals = StepTimings()
