@@ -387,3 +387,30 @@ def test_the_engine_groups_slices_by_prompt_structure(sam2, monkeypatch) -> None
     _, single = run(sam2, volume, prompts, decode_batch_size=1)
     assert batched.timings.slices_inferred == single.timings.slices_inferred == 7
     assert np.array_equal(batched.mask, single.mask)
+
+
+def test_bf16_runs_the_decoder_under_autocast_and_returns_float32_logits(sam2, monkeypatch):
+    record_encoder(monkeypatch, sam2)
+    seen: list[tuple[bool, Any]] = []
+    forward = sam2.net.sam_mask_decoder.forward
+
+    def spying(*args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(sam2.net.sam_mask_decoder, "forward", spying)
+    volume = np.random.default_rng(0).random((3, 48, 40)).astype(np.float32)
+    prompts = [Box2D(1, (5, 5), (30, 30))]
+    _, half = run(sam2, volume, prompts, precision="bf16")
+    _, full = run(sam2, volume, prompts)
+    assert seen == [(True, torch.bfloat16), (False, torch.get_autocast_dtype("cpu"))]
+    assert half.mask.shape == full.mask.shape and half.mask.dtype == bool
+    with pytest.raises(ValueError, match="precision must be one of"):
+        SliceWiseModel(sam2, precision="fp8")
+
+
+def test_a_model_without_a_torch_device_has_no_precision_to_choose() -> None:
+    from radioactive.models import get_model
+
+    with pytest.raises(ValueError, match="needs a torch model"):
+        get_model("random_walker", precision="bf16")

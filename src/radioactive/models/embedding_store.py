@@ -250,7 +250,8 @@ def _key_of(model: Any, z: int) -> str:
     """The key of slice ``z`` of ``model``'s prepared volume (the fingerprint made once per
     volume: the contract used may change with it)."""
     if model._fingerprint is None:
-        model._fingerprint = model_fingerprint(model.backend)
+        precision = getattr(model, "precision", "fp32")
+        model._fingerprint = f"{model_fingerprint(model.backend)}|{precision}"
     return slice_key(model._fingerprint, model._image[z])
 
 

@@ -30,6 +30,7 @@ backend converts to its own input space (see :mod:`radioactive.models.transforms
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -44,21 +45,25 @@ from radioactive.models.base import (
     ModelCard,
     Prediction,
     StepTimings,
-    UnsupportedPrompt,
     check_supported,
+)
+from radioactive.models.slice_routing import (
+    UNSENT_KINDS,
+    expanded_prompt_types,
+    prompts_by_slice,
 )
 from radioactive.prompts.types import (
     Box2D,
-    Box3D,
     Interaction,
     Point,
     Prompt,
-    PromptKind,
-    Scribble,
     check_within,
 )
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
+
+#: the precisions the engine runs a torch backend at
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -143,44 +148,6 @@ class EmbeddingCache:
         self.nbytes = 0
 
 
-#: the prompt kinds a 2D backend can receive (per slice: points, one box, a mask)
-ROUTED_KINDS = frozenset({PromptKind.POINT, PromptKind.BOX2D})
-#: what the engine sends nothing for: z-limits bound propagation, mask prompts are the engine's
-UNSENT_KINDS = frozenset({PromptKind.ZLIMIT, PromptKind.MASK})
-
-
-def on_slice(prompt: Prompt, z: int) -> list[Prompt]:
-    """What the engine sends a backend for ``prompt`` on axial slice ``z`` (a prompt that lies on
-    ``z``): points and 2D boxes as they are, a 3D box as its 2D footprint, a scribble as one
-    point per voxel of that slice; nothing for z-limits and mask prompts. A lasso raises
-    :class:`~radioactive.models.base.UnsupportedPrompt` (never dropped silently)."""
-    if isinstance(prompt, (Point, Box2D)):
-        return [prompt]
-    if isinstance(prompt, Box3D):
-        return [Box2D(z, prompt.lo[1:], prompt.hi[1:])]
-    if isinstance(prompt, Scribble):
-        return [Point(v, prompt.positive) for v in prompt.voxels if v[0] == z]
-    if prompt.kind in UNSENT_KINDS:
-        return []
-    raise UnsupportedPrompt(
-        f"the slice-wise engine cannot send a {prompt.kind} prompt to a 2D backend",
-        fix="use points, boxes or scribbles with slice-wise models (a model that takes lassos, "
-        "e.g. nninteractive, runs them itself)",
-    )
-
-
-def prompts_by_slice(prompts: Sequence[Prompt], depth: int) -> dict[int, list[Prompt]]:
-    """Group prompts by the axial slices they lie on (``prompt.slices()`` within ``depth``), as
-    :func:`on_slice` sends them; slices that receive nothing are left out."""
-    out: dict[int, list[Prompt]] = {}
-    for p in prompts:
-        for z in p.slices():
-            sent = on_slice(p, z) if 0 <= z < depth else []
-            if sent:
-                out.setdefault(z, []).extend(sent)
-    return out
-
-
 @dataclass(frozen=True)
 class SliceDecode:
     """One slice decoded for a propagation prompter: the prompts it was decoded with (as the
@@ -256,6 +223,9 @@ class SliceWiseModel:
             (``decode_batch``: slices whose prompts have the same structure); 1 decodes slice by
             slice; ``None``: 16 on a GPU, where each call is launch-bound, and 1 on a CPU, where
             a batch is no faster (SAM 2.1 on 16 slices: 0.7× as fast).
+        precision: ``"fp32"`` (default), or ``"bf16"`` / ``"fp16"``: the backend's encoder and
+            decoder run under ``torch.autocast`` on its device (a torch model only). A model
+            option, so part of every unit's identity.
     """
 
     def __init__(
@@ -266,6 +236,7 @@ class SliceWiseModel:
         batch_size: int | None = None,
         use_mask_prompt: bool = True,
         decode_batch_size: int | None = None,
+        precision: str = "fp32",
     ):
         self.backend = backend
         self.card = backend.card
@@ -280,6 +251,12 @@ class SliceWiseModel:
         self.batch_size = max(1, int(batch_size if batch_size is not None
                                      else default_batch_size(backend)))  # fmt: skip
         self.use_mask_prompt = use_mask_prompt
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision != "fp32" and getattr(backend, "device", None) is None:
+            raise ValueError(f"precision {precision!r} needs a torch model; "
+                             f"{backend.card.name!r} has no device")  # fmt: skip
+        self.precision = precision
         gpu = default_batch_size(backend) > 1
         self.decode_batch_size = max(1, int(decode_batch_size if decode_batch_size is not None
                                             else (16 if gpu else 1)))  # fmt: skip
@@ -356,7 +333,8 @@ class SliceWiseModel:
         for i in range(0, len(missing), self.batch_size):
             chunk = missing[i : i + self.batch_size]
             t0 = time.perf_counter()
-            embs = self.backend.encode(self._image[chunk])
+            with self._autocast():
+                embs = self.backend.encode(self._image[chunk])
             timings.encoder_s += time.perf_counter() - t0
             timings.encoder_calls += len(chunk)
             for z, e in zip(chunk, embs, strict=True):
@@ -393,14 +371,25 @@ class SliceWiseModel:
         out: dict[int, tuple[npt.NDArray[np.float32], Any]] = {}
         for chunk in chunks:
             t0 = time.perf_counter()
-            if len(chunk) == 1 or batch is None:
-                decoded = [self.backend.decode(embs[chunk[0]], todo[chunk[0]], shape)]
-            else:
-                decoded = batch([embs[z] for z in chunk], [todo[z] for z in chunk], shape)
+            with self._autocast():
+                if len(chunk) == 1 or batch is None:
+                    decoded = [self.backend.decode(embs[chunk[0]], todo[chunk[0]], shape)]
+                else:
+                    decoded = batch([embs[z] for z in chunk], [todo[z] for z in chunk], shape)
             timings.decoder_s += time.perf_counter() - t0
             timings.slices_inferred += len(chunk)
             out.update(zip(chunk, decoded, strict=True))
         return dict(sorted(out.items()))
+
+    def _autocast(self) -> Any:
+        """``torch.autocast`` at the model's precision (nothing at fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        import torch
+
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        device = getattr(self.backend, "device")  # noqa: B009  (checked in __init__)
+        return torch.autocast(device_type=device.type, dtype=dtype)
 
     # -- the Model protocol --------------------------------------------------------------------
 
@@ -475,15 +464,3 @@ def takes_modality(fn: Any) -> bool:
         return "modality" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-
-
-def expanded_prompt_types(types: frozenset[str]) -> frozenset[str]:
-    """What the engine accepts for a backend: the kinds it can route (:data:`ROUTED_KINDS`;
-    a lasso is not one, even where a backend claims it), plus 3D boxes (sent as 2D boxes) and
-    scribbles (sent as points)."""
-    routed = {PromptKind(t) for t in types if t in ROUTED_KINDS}
-    if PromptKind.BOX2D in routed:
-        routed.add(PromptKind.BOX3D)
-    if PromptKind.POINT in routed:
-        routed.add(PromptKind.SCRIBBLE)
-    return frozenset(k.value for k in routed)
