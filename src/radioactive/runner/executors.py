@@ -138,6 +138,9 @@ class _Worker:
         """Why this worker cannot finish its job (``None`` while it still can)."""
         if self.broken is None and (self.process.is_alive() or self._pending()):
             return None
+        if self.process.exitcode is None:
+            # a worker that closed its pipe is exiting: wait a moment for its exit code
+            self.process.join(timeout=5.0)
         code = self.process.exitcode
         reason = self.broken or "it stopped"
         return reason if code is None else f"{reason}; exit code {code}"
