@@ -41,7 +41,8 @@ def demo(
         raise typer.Exit(1)
     jobs = [("demo", results_dir)]
     if human:
-        jobs.append(("demo_human", results_dir.with_name(f"{results_dir.name}-human")))
+        folder = results_dir.resolve()  # "--out ." has no name of its own
+        jobs.append(("demo_human", folder.with_name(f"{folder.name}-human")))
     status = 0
     for name, out in jobs:
         config = load_config(experiment_path(name))

@@ -379,7 +379,7 @@ class SliceWiseModel:
             timings.decoder_s += time.perf_counter() - t0
             timings.slices_inferred += len(chunk)
             out.update(zip(chunk, decoded, strict=True))
-        return dict(sorted(out.items()))
+        return out
 
     def _autocast(self) -> Any:
         """``torch.autocast`` at the model's precision (nothing at fp32)."""

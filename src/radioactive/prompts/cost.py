@@ -263,17 +263,16 @@ def make_interaction(
     effort: EffortModel = DEFAULT_EFFORT,
     boxes_clipped: int = 0,
     keep_previous: bool = True,
-    review: bool = True,
 ) -> Interaction:
     """Build an :class:`Interaction`, computing its cost and realism from the prompts.
 
     An interaction with placed prompts is charged the review of its result
-    (:func:`review_extent` slices) unless ``review`` is false.
+    (:func:`review_extent` slices).
 
     Raises ``ValueError`` if any prompt lies outside the image: prompters must clip.
     """
     check_within((*prompts, *user_prompts), target.shape, f"interaction from {source}")
-    slices = review_extent(target) if user_prompts and review else 0
+    slices = review_extent(target) if user_prompts else 0
     return Interaction(
         prompts=tuple(prompts),
         user_prompts=tuple(user_prompts),

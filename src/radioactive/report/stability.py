@@ -29,6 +29,7 @@ prompter × user, so models are compared under the same prompts and user).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -90,16 +91,22 @@ def _effort_draws(rng: np.random.Generator, n_boot: int, vary: bool) -> _Array:
     return np.asarray([[getattr(m, c) for c in _CONSTANTS] for m in rows], dtype=np.float64)
 
 
-def _components(prompts: object) -> list[float] | None:
+def _components(prompts: object) -> tuple[float, ...] | None:
     """The effort counts of a step's stored interaction (JSON text), or None without one."""
     if not isinstance(prompts, str) or not prompts:
         return None
+    return _parsed_components(prompts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed_components(prompts: str) -> tuple[float, ...]:
+    """The counts of one stored interaction, parsed once however many scores read it."""
     from radioactive.prompts.types import prompt_from_dict
 
     data = json.loads(prompts)
     user = [prompt_from_dict(p) for p in data.get("user_prompts", ())]
     counts = effort_components(user, int(data.get("review_slices", 0)))
-    return [counts[c] for c in _CONSTANTS]
+    return tuple(counts[c] for c in _CONSTANTS)
 
 
 def _unit_scores(
@@ -117,7 +124,7 @@ def _unit_scores(
     stored = pd.to_numeric(unit["seconds"], errors="coerce").fillna(0.0).to_numpy(np.float64)
     comps = [_components(p) for p in unit["prompts"]] if "prompts" in unit else [None] * len(dice)
     known = np.asarray([c is not None for c in comps])
-    matrix = np.asarray([c if c is not None else [0.0] * len(_CONSTANTS) for c in comps])
+    matrix = np.asarray([c if c is not None else (0.0,) * len(_CONSTANTS) for c in comps])
     per_step = matrix @ theta.T + np.where(known, 0.0, stored)[:, None]  # (steps, n_boot)
     times = np.cumsum(per_step, axis=0).T + model_s  # (n_boot, steps)
     nominal_times = (np.nan_to_num(unit["cum_seconds"].to_numpy(dtype=np.float64)) + model_s)[None]
@@ -141,8 +148,7 @@ def _seed_use(units: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> npt
     rank = per_entry.rank(method="first").to_numpy(dtype=np.int64) - 1
     count = per_entry.transform("size").to_numpy(dtype=np.int64)
     widest = pd.Series(count).groupby(slot).max().to_numpy()
-    if widest.max(initial=1) <= 1:
-        rng.integers(0, 1, size=(n_boot, len(widest)))  # keep the draw order fixed
+    if widest.max(initial=1) <= 1:  # one seed per target: nothing to draw
         return np.ones((len(units), n_boot), dtype=bool)
     pick = rng.integers(0, widest[None, :], size=(n_boot, len(widest)))  # (n_boot, slots)
     return ((pick[:, slot] % count[None, :]) == rank[None, :]).T

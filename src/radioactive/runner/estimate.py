@@ -260,6 +260,7 @@ def probe_costs(
     from radioactive.models import get_model
     from radioactive.models.slicewise import SliceWiseModel
     from radioactive.prompts import get_prompter
+    from radioactive.runner.plan import build_model
     from radioactive.session import run_trajectory
 
     options = {m.key: (m.name, dict(m.options)) for m in config.models}
@@ -269,10 +270,7 @@ def probe_costs(
             continue
         _, h, w = max(c.slice_shapes, key=lambda s: s[1] * s[2])
         name, opts = options[c.model]
-        if config.cache_dir is not None and name in ("litemedsam", "mobilesam", "sam", "sam2",
-                                                     "medsam"):  # fmt: skip
-            opts.setdefault("cache", str(config.cache_dir))
-        model = get_model(name, **opts)
+        model = build_model(name, opts, str(config.cache_dir) if config.cache_dir else None)
         assert isinstance(model, SliceWiseModel)
         bh, bw = (int(np.median(v)) for v in zip(*c.boxes, strict=True)) if c.boxes else (h, w)
         encode, decode = _probe_backend(model.backend, h, w, (min(bh, h), min(bw, w)), repeats)

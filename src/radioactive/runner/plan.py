@@ -131,19 +131,25 @@ def unit_rng(key: dict[str, Any]) -> np.random.Generator:
 _MODELS: dict[tuple[str, str], Any] = {}
 
 
-def _model(job: CaseJob) -> Any:
-    """Models are built once per worker process and reused across jobs."""
+def build_model(name: str, options: dict[str, Any], cache_dir: str | None) -> Any:
+    """The model ``name`` with ``options``, its checkpoints looked up in ``cache_dir`` when the
+    adapter takes a ``cache`` and the options name none."""
     import inspect
 
     from radioactive.models import backend_class, get_model
 
+    options = dict(options)
+    takes_cache = "cache" in inspect.signature(backend_class(name)).parameters
+    if takes_cache and cache_dir and "cache" not in options:
+        options["cache"] = cache_dir
+    return get_model(name, **options)
+
+
+def _model(job: CaseJob) -> Any:
+    """Models are built once per worker process and reused across jobs."""
     key = (job.model_label, json.dumps(job.model_options, sort_keys=True))
     if key not in _MODELS:
-        options = dict(job.model_options)
-        takes_cache = "cache" in inspect.signature(backend_class(job.model_name)).parameters
-        if takes_cache and job.cache_dir and "cache" not in options:
-            options["cache"] = job.cache_dir
-        _MODELS[key] = get_model(job.model_name, **options)
+        _MODELS[key] = build_model(job.model_name, job.model_options, job.cache_dir)
     model = _MODELS[key]
     if hasattr(model, "use_disk_cache"):
         model.use_disk_cache(_disk_cache(job.embedding_cache, job.embedding_cache_bytes))
