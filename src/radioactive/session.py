@@ -164,6 +164,7 @@ def run_trajectory(
     stopping: Stopping = Stopping(),
     scoring: Scoring = Scoring(),
     keep_predictions: bool = False,
+    keep_final_prediction: bool = False,
 ) -> list[Step]:
     """Run one trajectory on a prepared model and return its ``1 + steps`` scored steps.
 
@@ -179,6 +180,7 @@ def run_trajectory(
         keep_initial: ``False`` drops the initial prompts at the first correction ("boxes
             forgotten"); corrections then accumulate as the user's ``keep_previous`` says.
         keep_predictions: keep each step's mask on the returned steps (for saving).
+        keep_final_prediction: keep the last step's mask (for diagnostics of the final result).
     """
     model.reset()
     predictor: ModelSlicePredictor | None = None
@@ -234,6 +236,8 @@ def run_trajectory(
                     )
                 )  # fmt: skip
             break
+    if keep_final_prediction and previous is not None:
+        out[-1] = dataclasses.replace(out[-1], prediction=previous.mask)
     return _apply_time_budget(out, scoring)
 
 
@@ -249,6 +253,7 @@ def run_joint_trajectories(
     keep_initial: bool = True,
     scoring: Scoring = Scoring(),
     keep_predictions: bool = False,
+    keep_final_prediction: bool = False,
 ) -> list[list[Step]]:
     """The trajectories of all targets of a case at once, one model call per step (the CVPR
     2025 challenge's multi-class mode, for a model whose ``capabilities.multi_class`` is true).
@@ -302,6 +307,11 @@ def run_joint_trajectories(
                 )
             )  # fmt: skip
         previous = list(preds)
+    if keep_final_prediction:
+        for k in range(n):
+            last = previous[k]
+            if last is not None:
+                out[k][-1] = dataclasses.replace(out[k][-1], prediction=last.mask)
     if scoring.nsd_min_dice is not None:
         for i in range(n_steps + 1):
             if not float(np.mean([t[i].dice for t in out])) > scoring.nsd_min_dice:

@@ -37,3 +37,16 @@ def pre_ct_mr(image: np.ndarray, modality: str) -> np.ndarray:
     if modality != "CT":
         scaled[image == 0] = 0
     return np.uint8(scaled)
+
+
+def sammed2d_reference_levels(image: np.ndarray) -> np.ndarray:
+    """SAM-Med2D's per-slice intensity rule (the RadioActive reference's adapter, with the
+    percentiles over all of a slice's voxels): each axial slice (float64) clipped to its own
+    0.5 and 99.5 percentiles, scaled by that range to [0, 255] and rounded to uint8; a constant
+    slice becomes 0."""
+    out = np.zeros(np.shape(image), dtype=np.uint8)
+    for z, s in enumerate(np.asarray(image, dtype=np.float64)):
+        lo, hi = np.percentile(s, [0.5, 99.5])
+        if hi > lo:
+            out[z] = np.rint((np.clip(s, lo, hi) - lo) / (hi - lo) * 255.0).astype(np.uint8)
+    return out

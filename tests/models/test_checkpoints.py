@@ -82,8 +82,12 @@ def test_registry_entries_are_complete() -> None:
     }
     assert set(CHECKPOINTS) == {
         "litemedsam", "mobilesam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam",
-        "sammed3d_turbo", "nninteractive_v1.0", *sam2,
+        "sammed3d_turbo", "nninteractive_v1.0", "sam3", "sammed2d", "medsam2_latest", *sam2,
     }  # fmt: skip
+    medsam2 = CHECKPOINTS["medsam2_latest"]
+    assert medsam2.filename == "MedSAM2_latest.pt" and medsam2.url is not None
+    assert medsam2.url.startswith("https://huggingface.co/wanglab/MedSAM2/")
+    assert medsam2.url.endswith(medsam2.filename) and medsam2.sha256 is None
     for name in ("litemedsam", "mobilesam"):
         c = CHECKPOINTS[name]
         assert c.name == name and c.sha256 is not None and len(c.sha256) == 64

@@ -17,8 +17,9 @@ from radioactive.prompts import UnknownNameError
 
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
     assert model_names() == [
-        "cvpr25_container", "filled_box", "litemedsam", "medsam", "mobilesam", "nninteractive",
-        "random_walker", "sam", "sam2", "sam2_video", "sammed3d",
+        "cvpr25_container", "filled_box", "litemedsam", "medsam", "medsam2", "mobilesam",
+        "nninteractive", "random_walker", "sam", "sam2", "sam2_video", "sam3", "sammed2d",
+        "sammed3d",
     ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"
@@ -30,7 +31,7 @@ def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
 
 def test_unknown_model_and_option() -> None:
     with pytest.raises(UnknownNameError, match="choose one of"):
-        get_model("sam3")
+        get_model("sam9")
     with pytest.raises(UnknownNameError, match="invalid options"):
         get_model("filled_box", colour="red")
 

@@ -11,7 +11,7 @@ import pytest
 
 from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, Status, final_steps
 from radioactive.runner import store as store_module
-from radioactive.runner.store import ResultStore, StoreError, migrate_store
+from radioactive.runner.store import SCHEMA_VERSION, ResultStore, StoreError, migrate_store
 
 
 def test_status_is_a_string_enum() -> None:
@@ -94,7 +94,7 @@ def test_schema_1_store_is_refused_naming_migrate(tmp_path: Path, read_only: boo
 def test_migrate_store_converts_schema_1_in_place(tmp_path: Path, old_names: bool) -> None:
     _schema_1_store(tmp_path / "old", old_names=old_names)
     line = migrate_store(tmp_path / "old")
-    assert "migrated from schema 1 to 2" in line and "1 units, 2 steps" in line
+    assert f"migrated from schema 1 to {SCHEMA_VERSION}" in line and "1 units, 2 steps" in line
     assert ("hd95 → hd95_mm" in line) is old_names
     with ResultStore(tmp_path / "old") as store:
         steps = store.steps()

@@ -19,6 +19,7 @@ _COLOURS = {"present": "green", "missing": "yellow", "corrupt": "red", "not need
 def models_list(as_json: JsonOpt = False, cache_dir: CacheOpt = None) -> None:
     """Models with capabilities, licence and whether the checkpoint is present."""
     from radioactive.models import describe_model, model_names
+    from radioactive.models.plugin_recipes import STATUS, uninstalled_recipes
 
     infos, broken = [], []
     for name in model_names():
@@ -26,8 +27,9 @@ def models_list(as_json: JsonOpt = False, cache_dir: CacheOpt = None) -> None:
             infos.append(describe_model(name, cache_dir))
         except RadioactiveError as exc:  # a broken plugin must not hide the other models
             broken.append((name, exc))
+    recipes = uninstalled_recipes(model_names())
     if as_json:
-        print(json.dumps(infos, indent=2))
+        print(json.dumps(infos + [r.to_dict() for r in recipes], indent=2))
         return
     table = Table(title="Models", title_justify="left")
     table.add_column("name", no_wrap=True)
@@ -43,7 +45,17 @@ def models_list(as_json: JsonOpt = False, cache_dir: CacheOpt = None) -> None:
             i["licence"],
             f"[{_COLOURS.get(status, 'white')}]{status}[/]",
         )
+    for r in recipes:
+        table.add_row(
+            r.name, f"{r.dim}D", ", ".join(sorted(r.prompt_types)), "-", r.licence,
+            f"[dim]{STATUS}[/]",
+        )  # fmt: skip
     _ui.out.print(table)
+    if recipes:
+        _ui.out.print(
+            f"{', '.join(r.name for r in recipes)}: no package to depend on; wrap the authors' "
+            "code as a plugin (docs/adding-a-model.md, Plugin recipes)."
+        )
     for name, problem in broken:
         _ui.err.print(
             f"[red]model {name!r} cannot be loaded:[/] {problem.problem}", highlight=False
@@ -74,6 +86,9 @@ def models_info(
                 "checkpoint_status", "training_data", "reference"):  # fmt: skip
         value = info[key]
         card.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    sets = info["training_sets"]
+    card.add_row("training_sets", f"{sets['status']}: {', '.join(sets['sets']) or 'none named'}")
+    card.add_row("training_sources", "; ".join(s["citation"] for s in sets["sources"]))
     _ui.out.print(card)
     if not info["contracts"]:
         _ui.out.print("input contract: not stated by this model")

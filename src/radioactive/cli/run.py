@@ -29,7 +29,8 @@ def print_results(directory: Path) -> None:
         caption="Dice and NSD ×100: mean over each dataset's targets, then over datasets "
         "(– where an entry lacks a dataset); n: scored units; DoF and sec: interactions and "
         "estimated human seconds per trajectory; prompters and users with the parameters "
-        "that differ from their defaults",
+        "that differ from their defaults; overlap: whether the model was trained on these "
+        "datasets (known, possible, unknown or none; docs/models.md)",
         title_justify="left",
     )
     table.add_column("model", overflow="fold")
@@ -37,7 +38,11 @@ def print_results(directory: Path) -> None:
     table.add_column("user", overflow="fold")
     for col in ("n", "Dice", "NSD", "DoF", "sec"):
         table.add_column(col, justify="right", min_width=len(col))
+    table.add_column("overlap")
     if len(view.finals):
+        from radioactive.report.overlap import entry_overlap, overlap_table
+
+        overlaps = overlap_table(view)
         rows = view.effort()
         for metric in ("dice", "nsd"):
             stats = view.entry_stats(metric)[[*ENTRY, "mean"]].rename(columns={"mean": metric})
@@ -47,6 +52,7 @@ def print_results(directory: Path) -> None:
                 r.model, short_spec(r.prompter), short_spec(r.user) if r.user else "-",
                 str(r.n_units), _percent(r.dice),
                 _percent(r.nsd), f"{r.dof:.1f}", f"{r.seconds:.0f}",
+                entry_overlap(overlaps, str(r.model)),
             )  # fmt: skip
     _ui.out.print(table)
     counts = view.unit_counts()

@@ -5,8 +5,8 @@ package does not import torch; an adapter loads its framework when it is built.
 
 >>> from radioactive.models import model_names
 >>> model_names()  # doctest: +NORMALIZE_WHITESPACE
-['cvpr25_container', 'filled_box', 'litemedsam', 'medsam', 'mobilesam', 'nninteractive',
- 'random_walker', 'sam', 'sam2', 'sam2_video', 'sammed3d']
+['cvpr25_container', 'filled_box', 'litemedsam', 'medsam', 'medsam2', 'mobilesam', 'nninteractive',
+ 'random_walker', 'sam', 'sam2', 'sam2_video', 'sam3', 'sammed2d', 'sammed3d']
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ MODELS: dict[str, str] = {
     "sam": "radioactive.models.sam:SAMBackend",
     "sam2": "radioactive.models.sam2:SAM2Backend",
     "sam2_video": "radioactive.models.sam2_video:SAM2VideoModel",
+    "sam3": "radioactive.models.sam3:SAM3Backend",
     "medsam": "radioactive.models.sam:MedSAMBackend",
     "sammed3d": "radioactive.models.sammed3d:SAMMed3DModel",
+    "sammed2d": "radioactive.models.sammed2d:SAMMed2DBackend",
+    "medsam2": "radioactive.models.medsam2:MedSAM2Model",
     "nninteractive": "radioactive.models.nninteractive:NNInteractiveModel",
     "cvpr25_container": "radioactive.models.cvpr25_container:Cvpr25ContainerModel",
 }
@@ -112,6 +115,7 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
     weights."""
     from radioactive.models.checkpoints import CHECKPOINTS, checkpoint_status
     from radioactive.models.slicewise import expanded_prompt_types
+    from radioactive.models.training_data import training_data
 
     cls = backend_class(name)
     card: ModelCard = cls.card
@@ -134,6 +138,7 @@ def describe_model(name: str, cache: Any = None) -> dict[str, Any]:
         "checkpoint_sha256": card.checkpoint_sha256,
         "checkpoint_status": status,
         "training_data": card.training_data,
+        "training_sets": training_data(name).to_dict(),
         "reference": card.reference,
         "contracts": [c.to_dict() for c in getattr(cls, "contracts", ())],
     }

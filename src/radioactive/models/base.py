@@ -62,6 +62,10 @@ class Capabilities:
     slice_predictor: bool = False
     #: whether ``predict_classes`` segments several targets of a case in one call
     multi_class: bool = False
+    #: whether the model is a propagation engine: it segments the slices it was not prompted on
+    #: by tracking the object from the prompted ones (a video model over the axial slices); the
+    #: runner then stores propagation diagnostics of its units as propagated
+    propagates: bool = False
 
     def unsupported(self, prompts: tuple[Prompt, ...] | list[Prompt]) -> list[str]:
         """Prompt kinds among ``prompts`` that this model cannot take (z-limits are never sent to

@@ -13,7 +13,7 @@ Layout::
     <cache>/models/<filename>    verified checkpoints
 
 >>> sorted(CHECKPOINTS)[:4]
-['litemedsam', 'medsam', 'mobilesam', 'nninteractive_v1.0']
+['litemedsam', 'medsam', 'medsam2_latest', 'mobilesam']
 >>> CHECKPOINTS["litemedsam"].filename
 'lite_medsam.pth'
 """
@@ -181,6 +181,20 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             for size in ("tiny", "small", "base_plus", "large")
         )
     },
+    "medsam2_latest": Checkpoint(
+        name="medsam2_latest",
+        filename="MedSAM2_latest.pt",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="Apache-2.0",
+        homepage="https://github.com/bowang-lab/MedSAM2",
+        how="Downloaded from the MedSAM2 release on Hugging Face "
+        "(https://huggingface.co/wanglab/MedSAM2/resolve/main/MedSAM2_latest.pt) by "
+        "`radioactive models fetch medsam2_latest` (no published sha256: not verified).",
+        url="https://huggingface.co/wanglab/MedSAM2/resolve/main/MedSAM2_latest.pt",
+    ),
     "sammed3d_turbo": Checkpoint(
         name="sammed3d_turbo",
         filename="sam_med3d_turbo.pth",
@@ -228,6 +242,34 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         how="Published in a Google Drive folder without a direct link "
         "(https://drive.google.com/drive/folders/1ETWmi4AiniJeWOt6HAsYgTjYv_fkgzoN): download "
         "medsam_vit_b.pth by hand and put it in the models folder, or pass its path.",
+    ),
+    "sam3": Checkpoint(
+        name="sam3",
+        filename="sam3.pt",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="SAM License",
+        homepage="https://huggingface.co/facebook/sam3",
+        how="Gated on Hugging Face (facebook/sam3): accept the SAM License at "
+        "https://huggingface.co/facebook/sam3, then download sam3.pt with your token (e.g. "
+        "`hf auth login`, then `hf download facebook/sam3 sam3.pt`) and put it in the models "
+        "folder, or pass its path (no published sha256: not verified).",
+    ),
+    "sammed2d": Checkpoint(
+        name="sammed2d",
+        filename="sam-med2d_b.pth",
+        sha256=None,
+        size=None,
+        source=None,
+        member="",
+        licence="Apache-2.0",
+        homepage="https://github.com/OpenGVLab/SAM-Med2D",
+        how="Published by OpenGVLab on Google Drive without a direct link "
+        "(https://drive.google.com/file/d/1ARiB5RkSsWmAB_8mqWnwDF8ZKTtFwsjl/view, the link of "
+        "the SAM-Med2D README): download sam-med2d_b.pth by hand and put it in the models "
+        "folder, or pass its path.",
     ),
 }
 

@@ -41,6 +41,10 @@ ENTRY_POINT_GROUP = "radioactive.models"
 
 #: methods a backend must have (see :class:`radioactive.models.slicewise.SliceBackend`)
 REQUIRED_METHODS = ("normalize_volume", "encode", "decode", "embedding_nbytes")
+#: methods a model that runs whole volumes itself must have (:class:`radioactive.models.base.Model`)
+MODEL_METHODS = ("prepare", "reset", "predict")
+#: prompt types a model that runs whole volumes may declare
+MODEL_PROMPT_KINDS = frozenset({"point", "box2d", "box3d", "scribble", "lasso"})
 
 #: prompt types a 2D backend may declare: the engine sends points and 2D boxes, and turns 3D boxes
 #: into 2D boxes and scribbles into points
@@ -85,15 +89,19 @@ def all_models(builtin: Mapping[str, str]) -> dict[str, str]:
 
 
 def validate_backend(cls: Any) -> list[str]:
-    """The ways ``cls`` falls short of the slice-wise backend contract (empty: none).
+    """The ways ``cls`` falls short of the model contract (empty: none).
 
-    Checks the class attributes ``card`` (a :class:`ModelCard`) and ``capabilities`` (a 2D
-    :class:`Capabilities` with prompt types the engine can deliver), and the methods of
+    Checks the class attributes ``card`` (a :class:`ModelCard`) and ``capabilities``
+    (:class:`Capabilities`), then, for a class with a ``predict`` method (a model that runs whole
+    volumes itself, 2D or 3D, e.g. SegVol), the methods of :class:`~radioactive.models.base.Model`
+    and its prompt types; for any other class (a slice backend), ``dim=2``, prompt types the
+    slice-wise engine can deliver and the methods of
     :class:`~radioactive.models.slicewise.SliceBackend`. Nothing is instantiated.
     """
     if not isinstance(cls, type):
         return [f"{cls!r} is not a class (the entry point must name the backend class)"]
     problems = []
+    whole_volume = callable(getattr(cls, "predict", None))
     card = getattr(cls, "card", None)
     if card is None:
         problems.append("no class attribute `card` (a radioactive.models.base.ModelCard)")
@@ -110,25 +118,32 @@ def validate_backend(cls: Any) -> list[str]:
         problems.append(
             f"`capabilities` is a {type(caps).__name__}, not a radioactive.models.base.Capabilities"
         )
+    elif whole_volume:
+        if caps.dim not in (2, 3):
+            problems.append(f"capabilities.dim is {caps.dim!r}: it must be 2 or 3")
+        problems += _kind_problems(caps, MODEL_PROMPT_KINDS, "no model is sent")
     else:
         if caps.dim != 2:
             problems.append(
-                f"capabilities.dim is {caps.dim!r}: only 2D models (dim=2) are supported; the "
-                "slice-wise engine does not run 3D models yet"
+                f"capabilities.dim is {caps.dim!r}: a slice backend is 2D; a 3D model implements "
+                "`prepare`, `reset` and `predict` itself (radioactive.models.base.Model)"
             )
-        kinds = {str(k) for k in caps.prompt_types}
-        unknown = sorted(kinds - SLICE_PROMPT_KINDS)
-        if unknown:
-            problems.append(
-                f"capabilities.prompt_types holds {', '.join(map(repr, unknown))}, which the "
-                f"slice-wise engine cannot send (known: {', '.join(sorted(SLICE_PROMPT_KINDS))})"
-            )
-        elif not kinds:
-            problems.append("capabilities.prompt_types is empty")
-    for method in REQUIRED_METHODS:
+        problems += _kind_problems(caps, SLICE_PROMPT_KINDS, "the slice-wise engine cannot send")
+    for method in MODEL_METHODS if whole_volume else REQUIRED_METHODS:
         if not callable(getattr(cls, method, None)):
             problems.append(f"no method `{method}`")
     return problems
+
+
+def _kind_problems(caps: Capabilities, known: frozenset[str], why: str) -> list[str]:
+    kinds = {str(k) for k in caps.prompt_types}
+    unknown = sorted(kinds - known)
+    if unknown:
+        return [
+            f"capabilities.prompt_types holds {', '.join(map(repr, unknown))}, which {why} "
+            f"(known: {', '.join(sorted(known))})"
+        ]
+    return [] if kinds else ["capabilities.prompt_types is empty"]
 
 
 def load_plugin(name: str, builtin: Mapping[str, str] | None = None) -> type:
@@ -164,8 +179,8 @@ def load_plugin(name: str, builtin: Mapping[str, str] | None = None) -> type:
         raise PluginError(
             f"{entry.describe()} is not a valid model backend:\n"
             + "\n".join(f"  - {p}" for p in problems),
-            fix=f"make {entry.value} follow radioactive.models.slicewise.SliceBackend (see "
-            f"{_DOCS}), or uninstall {entry.package_name}",
+            fix=f"make {entry.value} follow radioactive.models.slicewise.SliceBackend or "
+            f"radioactive.models.base.Model (see {_DOCS}), or uninstall {entry.package_name}",
         )
     if cls.card.name != name:
         warn_once(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -166,7 +166,7 @@ class SAM2Backend(SamFamilyBackend):
         reference="Ravi et al., SAM 2: Segment Anything in Images and Videos, arXiv:2408.00714 "
         "(2024)",
     )
-    contracts = SAM2_CONTRACTS
+    contracts: ClassVar[tuple[InputContract, ...]] = SAM2_CONTRACTS
     capabilities = Capabilities(
         dim=2, prompt_types=frozenset({"point", "box2d"}), accepts_mask=True
     )
@@ -186,8 +186,7 @@ class SAM2Backend(SamFamilyBackend):
         _check(variant, version)
         self.variant = variant
         self.version = version
-        self.checkpoint_name = checkpoint_name(variant, version)
-        self.config = config_name(variant, version)
+        self.checkpoint_name, self.config = self.weights_and_config(variant, version)
         path = resolve_weights(self.checkpoint_name, weights, cache, checkpoint)
         self.card = card_for(
             type(self).card, self.checkpoint_name, f"{self.checkpoint_name}.pt", path is None
@@ -204,6 +203,10 @@ class SAM2Backend(SamFamilyBackend):
         torch = self._torch
         self.pixel_mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.pixel_std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def weights_and_config(self, variant: str, version: str) -> tuple[str, str]:
+        """The checkpoint registry entry and the ``sam2`` package config of a variant."""
+        return checkpoint_name(variant, version), config_name(variant, version)
 
     def build_sam2(self, config: str, checkpoint: Any) -> Any:
         """The upstream ``SAM2Base`` module of ``config`` (subclasses build another predictor)."""

@@ -223,6 +223,7 @@ class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
         prompt_types=frozenset({"point", "box2d", "box3d", "scribble"}),
         accepts_mask=True,  # a re-prompted slice's previous logits, kept in the predictor's state
         slice_predictor=False,
+        propagates=True,
     )
     checkpoint_name = "sam2.1_hiera_large"
 
@@ -314,24 +315,38 @@ class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
         touched = sorted(prompts_by_slice(onto, depth))
         timings = StepTimings()
         t0 = time.perf_counter()
-        mask = np.zeros(self.shape, dtype=bool)
         with timed_encoder(self.net, timings):
             state = self._inference_state()
             for z in touched:
                 self._add_prompts(state, z, by_slice[z])
             lo, hi = propagation_range(depth, list(by_slice), self._bounds)
-            start = min(by_slice)
-            for reverse, n in ((False, hi - start), (True, start - lo)):
-                for z, _, masks in self.net.propagate_in_video(
-                    state, start_frame_idx=start, max_frame_num_to_track=n, reverse=reverse
-                ):
-                    mask[z] = (masks[0, 0] > 0).cpu().numpy()
+            mask = self._propagate(state, by_slice, lo, hi)
         timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
         timings.slices_inferred = hi - lo + 1
         self.totals.add(timings)
         return Prediction(mask=mask, logits={}, timings=timings)
 
     # -- steps ---------------------------------------------------------------------------------
+
+    def _propagate(
+        self, state: dict[str, Any], by_slice: dict[int, list[Prompt]], lo: int, hi: int
+    ) -> npt.NDArray[np.bool_]:
+        """Both passes from the lowest prompted slice in one inference state (forward to
+        ``hi``, then in reverse to ``lo``); the mask of every slice they reach."""
+        mask = np.zeros(self.shape, dtype=bool)
+        start = min(by_slice)
+        for reverse, n in ((False, hi - start), (True, start - lo)):
+            self._pass(state, start, n, reverse, mask)
+        return mask
+
+    def _pass(
+        self, state: dict[str, Any], start: int, n: int, reverse: bool, mask: npt.NDArray[np.bool_]
+    ) -> None:
+        """One ``propagate_in_video`` pass of ``n`` slices from ``start``, written into ``mask``."""
+        for z, _, masks in self.net.propagate_in_video(
+            state, start_frame_idx=start, max_frame_num_to_track=n, reverse=reverse
+        ):
+            mask[z] = (masks[0, 0] > 0).cpu().numpy()
 
     def _inference_state(self) -> dict[str, Any]:
         """The predictor's inference state for the prepared volume (made once per volume)."""

@@ -90,6 +90,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     with one value.
     """
     from radioactive.report.leaderboard import leaderboard, paired_comparisons
+    from radioactive.report.overlap import overlap_table
     from radioactive.report.overlays import make_overlays
     from radioactive.report.plots import make_figures
     from radioactive.report.stability import RANK_METRIC
@@ -109,11 +110,12 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
     by_time = leaderboard(view, metric=RANK_METRIC, level="overall")
     per_dataset = leaderboard(view, level="dataset")
     pairs = paired_comparisons(view)
+    overlaps = overlap_table(view)
     lb_dir = out / "leaderboard"
     lb_dir.mkdir(parents=True, exist_ok=True)
     lb_files = []
     outputs = (("overall", board), ("overall_time", by_time), ("per_dataset", per_dataset),
-               ("paired", pairs))  # fmt: skip
+               ("paired", pairs), ("overlap", overlaps))  # fmt: skip
     for name, df in outputs:
         path = lb_dir / f"{name}.csv"
         df.to_csv(path, index=False)
@@ -139,15 +141,16 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
         "noise (one seed per target) are redrawn; an entry that is not <em>rank_stable</em> "
         "could be placed differently. "
         "The tables below average over targets instead of cases; both weight every dataset "
-        "equally.</p>",
+        "equally. <em>overlap</em>: whether the model's weights saw the evaluation data "
+        "(see Training-data overlap).</p>",
         _table(_display(board, "dice")),
         "<h2>Dice per dataset</h2>",
         '<p class="note">Mean over the targets (and seeds) of each dataset at the final step; '
         "<em>mean (datasets)</em> is the unweighted mean over datasets, given only for entries "
-        "with results in every dataset.</p>",
-        _table(tables["dice"]),
+        f"with results in every dataset. {_MARK_NOTE}</p>",
+        _table(_flagged(tables["dice"], overlaps)),
         "<h2>NSD per dataset</h2>",
-        _table(tables["nsd"]),
+        _table(_flagged(tables["nsd"], overlaps)),
         "<h2>MRI vs CT, pathology vs organ</h2>",
         '<p class="note">A dataset whose dataset.json states no modality or category is grouped '
         "as <em>unknown</em>.</p>",
@@ -203,6 +206,20 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "(the data of the refinement figure).</p>",
             _table(tables["refinement"]),
         ]
+    if "propagation" in tables:
+        sections += [
+            "<h2>Propagation diagnostics</h2>",
+            '<p class="note">Units whose final prediction was propagated from the prompted '
+            "slices (a propagating prompter or a video model). Over-propagation: predicted "
+            "slices beyond the target's first and last slice (mean count, share of units with "
+            "any, and their thickness in mm). Dice d=…: the mean 2D Dice of the slices at that "
+            "distance (in slices) from the nearest slice the user prompted, where the target or "
+            "the prediction is non-empty (a predicted slice without target scores 0); the slope "
+            "is Dice (×100) per slice of distance. Means over a dataset's units, then over "
+            "datasets; the figure <em>dice vs distance</em> draws the curve "
+            "(docs/metrics.md).</p>",
+            _table(tables["propagation"], digits=2),
+        ]
     sections.append("<h2>Figures</h2>")
     sections += [_img(p, p.stem.replace("_", " ")) for p in figures if p.suffix == ".png"]
     if overlays:
@@ -234,6 +251,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None) -> 
             "--retry-errors</code> runs them again.</p>",
             _table(view.errors.drop(columns="unit_id").replace("", "–")),
         ]
+    sections += _overlap_section(overlaps)
     contracts = _contracts(runs)
     if len(contracts):
         sections += [
@@ -289,7 +307,59 @@ def _display(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     for col in _VALUE_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype(float) * scale
+    if "overlap" in out.columns and "mean" in out.columns:  # the flag next to the number
+        rest = [c for c in out.columns if c != "overlap"]
+        at = rest.index("mean") + 1
+        out = out[[*rest[:at], "overlap", *rest[at:]]]
     return out
+
+
+#: the mark a value gets for its model's training-data overlap with the dataset
+_MARKS = {"known": " ‡", "possible": " †", "unknown": " ?", "none": ""}
+_MARK_NOTE = (
+    "Marks: ‡ the model was trained on this dataset's images, † it may have been (its training "
+    "data are only partly published), ? unknown (the dataset's sources are not declared); see "
+    "Training-data overlap."
+)
+
+
+def _flagged(df: pd.DataFrame, overlaps: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """A per-dataset table (entries × datasets) as text, each value marked with its model's
+    overlap on that dataset (a mean over datasets with the most serious of them)."""
+    from radioactive.models.training_data import worst
+
+    if df.empty or "model" not in df.index.names:
+        return df
+    status = {(m, d): s for m, d, s in overlaps[["model", "dataset", "overlap"]].itertuples(
+        index=False)}  # fmt: skip
+    datasets = [c for c in df.columns if c in set(overlaps["dataset"])]
+    out = df.astype(object)
+    for i, model in enumerate(df.index.get_level_values("model")):
+        for j, col in enumerate(df.columns):
+            value = df.iat[i, j]
+            if not isinstance(value, float):
+                continue
+            over = [col] if col in datasets else datasets
+            mark = _MARKS[worst(status.get((model, d), "unknown") for d in over)]
+            out.iat[i, j] = "–" if pd.isna(value) else f"{value:.{digits}f}{mark}"
+    return out
+
+
+def _overlap_section(overlaps: pd.DataFrame) -> list[str]:
+    """The page's list of model × dataset pairs whose overlap is not ``none``."""
+    shown = overlaps[overlaps["overlap"] != "none"]
+    head = [
+        "<h2>Training-data overlap</h2>",
+        '<p class="note">Whether each model\'s weights saw the evaluation data '
+        "(<code>radioactive.models.training_data</code>): <em>known</em> a training set is or "
+        "contains the dataset's source collection; <em>possible</em> no match, but the model's "
+        "training data are only partly published; <em>unknown</em> the dataset's source "
+        "collections are not declared; <em>none</em> a complete published list without a "
+        "match, or a weight-free method. Numbers are unchanged; read flagged ones with care.</p>",
+    ]
+    if shown.empty:
+        return [*head, '<p class="note">No pair is flagged.</p>']
+    return [*head, _table(shown.reset_index(drop=True))]
 
 
 def _contracts(runs: pd.DataFrame) -> pd.DataFrame:

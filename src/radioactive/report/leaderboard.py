@@ -38,6 +38,7 @@ import pandas as pd
 from radioactive.metrics.aggregate import case_means, dataset_means, overall_means
 from radioactive.metrics.meta import higher_is_better as metric_higher_is_better
 from radioactive.report.bootstrap import Draws, nanmean, percentile_interval, ratio_means
+from radioactive.report.overlap import entry_overlap, overlap_table
 from radioactive.report.stability import is_time_metric, rank_intervals, resample_scores
 from radioactive.report.tables import MISSING, require_units
 from radioactive.report.view import ENTRY, ResultsView, as_view
@@ -161,7 +162,10 @@ def leaderboard(
         interval is the rank alone: :mod:`radioactive.report.stability`); sorted by (dataset,)
         rank, then entry.
         ``rank`` is 1 for the best (ties share the lowest rank; NaN means get no rank and come
-        last). ``n_cases`` counts cases with a value, ``n_units`` scored units (targets × seeds).
+        last). ``overlap`` says whether the model's weights saw the dataset's images
+        (:mod:`radioactive.report.overlap`: ``known``, ``possible``, ``unknown`` or ``none``; for
+        ``"overall"`` the most serious over the datasets); it changes no number.
+        ``n_cases`` counts cases with a value, ``n_units`` scored units (targets × seeds).
         See the module docstring for how cases, datasets and intervals are computed.
     """
     _check(n_boot, ci, level)
@@ -199,7 +203,12 @@ def leaderboard(
         out = out.sort_values(["_d", "rank", *ENTRY], na_position="last", kind="stable").drop(
             columns="_d"
         )
-        columns = ["dataset", "rank", *ENTRY, "mean", "ci_low", "ci_high", "n_cases", "n_units"]
+        table = overlap_table(view)
+        status = table.set_index(["model", "dataset"])["overlap"]
+        keys = pd.MultiIndex.from_arrays([out["model"].astype(str), out["dataset"].astype(str)])
+        out["overlap"] = status.reindex(keys).fillna("unknown").to_numpy()
+        columns = ["dataset", "rank", *ENTRY, "mean", "ci_low", "ci_high", "n_cases", "n_units",
+                   "overlap"]  # fmt: skip
         return out[columns].reset_index(drop=True)
 
     present = np.stack([tables[d].present for d in datasets])  # (n_datasets, n_entries)
@@ -228,9 +237,11 @@ def leaderboard(
     out = out.rename(columns={"stable": "rank_stable"})
     out["rank_stable"] = out["rank_stable"].fillna(False).astype(bool)
     out = out.sort_values(["rank", *ENTRY], na_position="last", kind="stable")
+    table = overlap_table(view)
+    out["overlap"] = [entry_overlap(table, str(m), datasets) for m in out["model"]]
     columns = [
         "rank", *ENTRY, "mean", "ci_low", "ci_high", "rank_low", "rank_high", "rank_stable",
-        "n_datasets", "n_cases", "n_units",
+        "n_datasets", "n_cases", "n_units", "overlap",
     ]  # fmt: skip
     return out[columns].reset_index(drop=True)
 

@@ -33,6 +33,10 @@ the view's, the same as in the tables:
 ``timing``
     Encoder and decoder wall time per model, stacked: totals over all steps, and means per
     inferred slice (total time / total ``slices_inferred``).
+``dice_vs_distance``
+    Only when the run has units whose prediction was propagated (a propagating prompter or a
+    video model): per entry, the mean slice Dice against the distance in slices from the
+    nearest prompted slice (:mod:`radioactive.report.propagation`).
 
 A figure without data is skipped (no file). Figures are built on :class:`matplotlib.figure.
 Figure` with the Agg canvas: no pyplot, no global state; SVG output carries no date and a fixed
@@ -60,6 +64,7 @@ from radioactive.report.figure_kit import (
     new_figure,
     strategy_markers,
 )
+from radioactive.report.propagation import dice_vs_distance_figure
 from radioactive.report.sweeps import box_jitter_figure, jitter_params, robustness_figure
 from radioactive.report.view import ENTRY, ResultsView, as_view
 
@@ -90,6 +95,7 @@ FIGURE_NAMES = (
     "box_jitter",
     "robustness",
     "timing",
+    "dice_vs_distance",
 )
 
 # Figure is imported lazily (keeps `import radioactive` fast); typed loosely here.
@@ -341,6 +347,7 @@ def draw_figures(steps: pd.DataFrame | ResultsView) -> dict[str, _Figure]:
         ("box_jitter", lambda: box_jitter_figure(view)),
         ("robustness", lambda: robustness_figure(view)),
         ("timing", lambda: _timing(view)),
+        ("dice_vs_distance", lambda: dice_vs_distance_figure(view)),
     ]
     figures: dict[str, _Figure] = {}
     for name, build in builders:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from radioactive.metrics.aggregate import modality_group, summary
+from radioactive.report.propagation import propagation_table
 from radioactive.report.stability import stability_tables
 from radioactive.report.timing import time_table
 from radioactive.report.view import ENTRY, ResultsView, as_view, dataset_order
@@ -249,7 +250,10 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
     * ``stability``, ``stability_pairs``, ``stability_tau``: how sure the ranking of models by
       the Dice AUC over 120 s is, within each protocol, when cases, the effort model and the
       user's noise are redrawn (:func:`radioactive.report.stability.stability_tables`; indexed
-      by protocol, and model for ``stability``).
+      by protocol, and model for ``stability``);
+    * ``propagation`` (only when the run has units whose prediction was propagated): per entry,
+      over-propagation and Dice at distance bins from the prompted slices
+      (:func:`radioactive.report.propagation.propagation_table`).
 
     Missing combinations are NaN. Rows are sorted by entry; datasets by :func:`dataset_order`.
     ``steps`` is a steps DataFrame or a :class:`~radioactive.report.view.ResultsView`.
@@ -259,6 +263,7 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
     dice, dice_groups = _metric_tables(view, "dice")
     nsd, nsd_groups = _metric_tables(view, "nsd")
     groups = pd.concat([dice_groups, nsd_groups], axis=1)
+    propagation = propagation_table(view)
     return {
         "dice": dice,
         "nsd": nsd,
@@ -268,6 +273,7 @@ def build_tables(steps: pd.DataFrame | ResultsView) -> dict[str, pd.DataFrame]:
         "skipped": _skipped(view),
         "time": _shown(time_table(view)).set_index(list(ENTRY)),
         **stability_tables(view),
+        **({"propagation": propagation} if len(propagation) else {}),
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from radioactive.records import Status
+from radioactive.runner.diagnostics import propagates, unit_diagnostics
 from radioactive.runner.identity import PLAN_VERSION, PairJob, data_fingerprint, slot_id
 from radioactive.session import SESSION_VERSION, Scoring, Stopping, run_trajectory
 
@@ -328,6 +329,7 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
                 stopping=Stopping(job.dice_target, job.effort_budget_s),
                 scoring=Scoring(tol, job.surface, **dict(pair.scoring)),
                 keep_predictions=job.save_predictions,
+                keep_final_prediction=True,
             )
         except Exception as exc:
             yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - start, pair,
@@ -370,9 +372,15 @@ def _ok_unit(
         image.save(steps[-1].prediction, path)
         rows[-1]["prediction_path"] = str(path)
     one_value = not case.spec.includes.get(t.label_name)
+    final = steps[-1].prediction if steps else None
+    propagated = propagates(get_prompter(pair.prompter), model,
+                            slice_predictor_given=not pair.multi_class)  # fmt: skip
+    diagnostics = unit_diagnostics(final, t.mask, (s.interaction for s in steps),
+                                   image.spacing_mm, propagated=propagated)  # fmt: skip
     unit = _unit(job, key, uid, pair, data, status=Status.OK.value, error=None,
                  n_steps=len(rows), wall_s=wall,
-                 label_value=int(t.label_value) if one_value else None)  # fmt: skip
+                 label_value=int(t.label_value) if one_value else None,
+                 **diagnostics)  # fmt: skip
     return UnitResult(unit, rows, replaces)
 
 
@@ -408,7 +416,7 @@ def _joint_units(
                 user=get_user(pair.user) if pair.user else None, steps=pair.steps,
                 keep_initial=pair.keep_initial,
                 scoring=Scoring(tols[0], job.surface, **dict(pair.scoring)),
-                keep_predictions=job.save_predictions,
+                keep_predictions=job.save_predictions, keep_final_prediction=True,
             )  # fmt: skip
         except Exception as exc:
             wall = time.perf_counter() - start

@@ -25,6 +25,7 @@ import pandas as pd
 
 from radioactive.errors import RadioactiveError
 from radioactive.prompts.types import Interaction
+from radioactive.runner.diagnostics import propagates, unit_diagnostics
 from radioactive.runner.plan import (
     PLAN_VERSION,
     CaseJob,
@@ -331,6 +332,7 @@ def _replay_job(job: CaseJob, items: list[_Item]) -> Iterator[UnitResult]:
                         job.surface,
                     ),
                     keep_predictions=job.save_predictions,
+                    keep_final_prediction=True,
                 )
             except Exception as exc:
                 yield _error_unit(job, key, uid, _message(exc), time.perf_counter() - start)
@@ -359,6 +361,9 @@ def _replay_job(job: CaseJob, items: list[_Item]) -> Iterator[UnitResult]:
                 rows[-1]["prediction_path"] = str(path)
             unit = {**key, "unit_id": uid, "status": "ok", "error": None, "n_steps": len(rows),
                     "wall_s": time.perf_counter() - start}  # fmt: skip
+            unit |= unit_diagnostics(steps[-1].prediction, target.mask,
+                                     (s.interaction for s in steps), image.spacing_mm,
+                                     propagated=propagates(None, model))  # fmt: skip
             yield UnitResult(unit, rows)
     finally:
         case.release()

@@ -60,6 +60,11 @@ class DatasetSpec(BaseModel):
     #: it (``channel_names`` / ``modality``) or says it differently; it selects each model's
     #: input contract
     modality: str | None = Field(default=None, min_length=1)
+    #: identifiers of the public collections the dataset's images come from (``LiTS``,
+    #: ``HCC-TACE-Seg``…), when its recipe or dataset.json does not say; compared with each
+    #: model's training sets (:mod:`radioactive.models.training_data`), never part of a unit's
+    #: identity or the configuration hash
+    collections: list[str] | None = Field(default=None, min_length=1)
 
 
 class ModelSpec(BaseModel):
@@ -349,9 +354,12 @@ class ExperimentConfig(BaseModel):
         Canonical: keys sorted, no whitespace. ``output``, ``cache_dir``, the embedding cache
         and ``executor`` are left out: where results and caches are written and how the work is
         spread do not change a number, so a run resumed elsewhere or on another executor keeps
-        its hash.
+        its hash. So are the datasets' ``collections`` (where the images come from).
         """
-        where = {"output", "cache_dir", "executor", "embedding_cache", "embedding_cache_gb"}
+        where: dict[str, Any] = dict.fromkeys(
+            ("output", "cache_dir", "executor", "embedding_cache", "embedding_cache_gb"), True
+        )
+        where["datasets"] = {"__all__": {"collections"}}
         data = self.model_dump(mode="json", exclude=where)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -1,7 +1,8 @@
 """The results database of a benchmark run directory: one DuckDB file, ``DIR/results.duckdb``.
 
 Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``; a store of schema 1 is
-refused until :func:`migrate_store` converts it):
+refused until :func:`migrate_store` converts it; one of schema 2 is read as it is and upgraded
+in place when opened for writing):
 
 ``meta``
     ``key``/``value`` pairs; ``schema_version`` is the version of this layout.
@@ -13,10 +14,10 @@ refused until :func:`migrate_store` converts it):
     One row per finished work unit (dataset × case × target × model × prompter × user × seed) with
     its ``status`` (``'ok'``, ``'error'`` or ``'skipped'``), error message, step count and wall
     time, ``dataset_root``, ``label_value``, ``reason`` (of a skipped unit), ``versions`` (the
-    unit's settings and data fingerprint, JSON) and ``slot_id`` (columns :data:`UNIT_COLUMNS`,
-    from :mod:`radioactive.records`). A unit is written with all its steps in one transaction, so
-    a unit row exists if and only if all its step rows exist — even when the writing process is
-    killed. Skipped units have no step rows.
+    unit's settings and data fingerprint, JSON), ``slot_id`` and the propagation diagnostics
+    (:mod:`radioactive.runner.diagnostics`) (columns :data:`UNIT_COLUMNS`). A unit is written
+    with all its steps in one transaction, so a unit row exists if and only if all its step rows
+    exist — even when the writing process is killed. Skipped units have no step rows.
 ``step_rows``
     One row per interaction step, columns :data:`STEP_COLUMNS`, primary key ``(unit_id, step)``.
 ``steps`` (view)
@@ -59,6 +60,7 @@ from radioactive.runner.store_rows import (
 )
 from radioactive.runner.store_schema import (
     DB_FILENAME,
+    READABLE_VERSIONS,
     SCHEMA_VERSION,
     StoreError,
     create_store_file,
@@ -66,6 +68,7 @@ from radioactive.runner.store_schema import (
     q,
     schema_sql,
     schema_version_of,
+    upgrade_from_2,
 )
 
 __all__ = [
@@ -206,7 +209,9 @@ class ResultStore:
                 fix=f"convert it in place with `radioactive migrate {self.directory}` (or write "
                 "new results to another output directory)",
             )
-        if found != str(SCHEMA_VERSION):
+        if found == "2" and not self.read_only:  # only columns added since: read as it is
+            upgrade_from_2(self._con)
+        elif found not in READABLE_VERSIONS:
             raise StoreError(
                 f"results schema version {found} found, this radioactive reads version "
                 f"{SCHEMA_VERSION}",

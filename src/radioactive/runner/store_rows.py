@@ -15,7 +15,7 @@ from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, UNIT_STATUSES, Statu
 __all__ = ["new_run_id", "step_rows", "unit_row"]
 
 _JSON_STEP_COLUMNS = ("realism", "prompts", "versions")
-_JSON_UNIT_COLUMNS = ("versions",)
+_JSON_UNIT_COLUMNS = ("versions", "propagation")
 JSON_RUN_COLUMNS = (
     "config", "environment", "dataset_checksums", "checkpoint_hashes", "input_contracts"
 )  # fmt: skip

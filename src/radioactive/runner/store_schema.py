@@ -9,11 +9,17 @@ Schema history:
 1. the first layout (``hd95``/``assd`` without unit in early files);
 2. ``hd95_mm``/``assd_mm``; ``units`` gains ``dataset_root``, ``label_value``, ``reason``,
    ``versions`` (the unit's identity as JSON) and ``slot_id``; skipped units are written.
+3. ``units`` gains the propagation diagnostics ``propagates``, ``overprop_below``,
+   ``overprop_above``, ``overprop_slices``, ``overprop_voxels``, ``overprop_mm`` and
+   ``propagation`` (JSON), appended at the end. Only columns are added, so a schema-2 store is
+   read as it is (the new columns are absent) and upgraded in place, with NULL for the units
+   already there, when a run opens it for writing (:func:`upgrade_from_2`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,12 +30,25 @@ import duckdb
 from radioactive.errors import RadioactiveError
 from radioactive.records import STEP_COLUMNS, UNIT_COLUMNS, UNIT_STATUSES
 
-__all__ = ["DB_FILENAME", "SCHEMA_VERSION", "StoreError", "create_store_file", "migrate_store"]
+logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+__all__ = [
+    "DB_FILENAME",
+    "READABLE_VERSIONS",
+    "SCHEMA_VERSION",
+    "StoreError",
+    "create_store_file",
+    "migrate_store",
+    "upgrade_from_2",
+]
+
+SCHEMA_VERSION = 3
 """Version of the table layout; bump it whenever a column is added, removed or changes."""
 
 DB_FILENAME = "results.duckdb"
+
+#: versions read as they are: older ones whose layout differs only by columns added since
+READABLE_VERSIONS = (str(SCHEMA_VERSION), "2")
 
 #: step columns renamed since schema 1 (old name → new name)
 _RENAMED_STEP_COLUMNS = {"hd95": "hd95_mm", "assd": "assd_mm"}
@@ -145,6 +164,33 @@ def _copy_sql(table: str, old: str, old_columns: list[str], new_columns: Mapping
     return f"INSERT INTO {q(table)} SELECT {', '.join(chosen)} FROM {q(old)}"
 
 
+def _added_unit_columns_sql(old_units: list[str]) -> list[str]:
+    """``ALTER TABLE`` statements adding the unit columns a schema-2 store lacks, in record
+    order (they are the last ones, so the table's column order stays the record's)."""
+    return [
+        f"ALTER TABLE units ADD COLUMN {q(name)} {sql_type}"
+        for name, sql_type in UNIT_COLUMNS.items()
+        if name not in old_units
+    ]
+
+
+def upgrade_from_2(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Upgrade an open schema-2 store to :data:`SCHEMA_VERSION` in one transaction (the unit
+    columns added since, NULL for the units there); the names of the columns added."""
+    old_units = _table_columns(con, "units")
+    added = [name for name in UNIT_COLUMNS if name not in old_units]
+    _in_transaction(
+        con,
+        [
+            *_added_unit_columns_sql(old_units),
+            f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'",
+        ],
+    )
+    logger.info("results store upgraded from schema 2 to %s (new unit columns %s)",
+                SCHEMA_VERSION, ", ".join(added))  # fmt: skip
+    return added
+
+
 def migrate_store(directory: str | Path) -> str:
     """Convert the store of ``directory`` in place to :data:`SCHEMA_VERSION`; one line on what
     was done (or that nothing was needed). All of it happens in one transaction.
@@ -152,7 +198,9 @@ def migrate_store(directory: str | Path) -> str:
     From schema 1: ``hd95``/``assd`` become ``hd95_mm``/``assd_mm``; ``units`` gains
     ``dataset_root``, ``label_value``, ``reason``, ``versions`` and ``slot_id`` (NULL for the
     units already stored: their settings were not recorded, so a run into this directory
-    refuses to compute them again beside them unless told to replace them).
+    refuses to compute them again beside them unless told to replace them), and the columns
+    of schema 3. From schema 2: the propagation diagnostics' columns (NULL for the units
+    already stored; their numbers are kept, nothing is computed again).
 
     Raises:
         StoreError: no store there, it is open elsewhere, or its version is unknown.
@@ -174,10 +222,18 @@ def migrate_store(directory: str | Path) -> str:
         found = schema_version_of(con)
         if found == str(SCHEMA_VERSION):
             return f"{path}: already at schema version {SCHEMA_VERSION}, nothing to do"
+        if found == "2":
+            n_units = con.execute("SELECT count(*) FROM units").fetchone()
+            added_2 = upgrade_from_2(con)
+            con.execute("CHECKPOINT")
+            return (
+                f"{path}: migrated from schema 2 to {SCHEMA_VERSION} "
+                f"({n_units[0] if n_units else 0} units; new unit columns {', '.join(added_2)})"
+            )
         if found != "1":
             raise StoreError(
-                f"results schema version {found} cannot be migrated (this radioactive knows 1 "
-                f"and {SCHEMA_VERSION})",
+                f"results schema version {found} cannot be migrated (this radioactive knows 1, "
+                f"2 and {SCHEMA_VERSION})",
                 path=path,
                 fix="open it with the radioactive version that wrote it",
             )

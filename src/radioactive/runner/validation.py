@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radioactive.errors import RadioactiveError
 from radioactive.registry import UnknownNameError
 from radioactive.runner.schema import DatasetSpec, ExperimentConfig, ModelSpec, PairSpec, _one_line
 
-__all__ = ["CheckpointCheck", "ComboCheck", "DatasetCheck", "ValidationReport", "validate"]
+if TYPE_CHECKING:
+    from radioactive.models.training_data import Overlap
+
+__all__ = [
+    "CheckpointCheck",
+    "ComboCheck",
+    "DatasetCheck",
+    "OverlapCheck",
+    "ValidationReport",
+    "validate",
+]
 
 
 @dataclasses.dataclass
@@ -28,6 +38,8 @@ class DatasetCheck:
     datasets: list[str] = dataclasses.field(default_factory=list)
     #: number of cases selected (after ``cases:``)
     cases: int = 0
+    #: dataset name → the collections its images come from (empty: unknown)
+    collections: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -57,6 +69,25 @@ class CheckpointCheck:
 
 
 @dataclasses.dataclass
+class OverlapCheck:
+    """Whether a model entry's training data overlap a dataset
+    (:func:`radioactive.models.training_data.overlap`)."""
+
+    model: str
+    dataset: str
+    overlap: Overlap
+
+    @property
+    def line(self) -> str:
+        """The warning line of a known or possible overlap, with its sources."""
+        o = self.overlap
+        return (
+            f"{self.model} × {self.dataset}: {o.status} training-data overlap, {o.reason} "
+            f"(source: {'; '.join(o.sources)})"
+        )
+
+
+@dataclasses.dataclass
 class ValidationReport:
     """What :func:`validate` found; ``ok`` when every dataset resolves and a combination runs."""
 
@@ -65,6 +96,8 @@ class ValidationReport:
     checkpoints: list[CheckpointCheck]
     #: one line per model entry whose name is not registered (with "did you mean")
     unknown_models: list[str] = dataclasses.field(default_factory=list)
+    #: every model entry × dataset, with its training-data overlap (never part of ``ok``)
+    overlaps: list[OverlapCheck] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +128,10 @@ class ValidationReport:
             "combos": [combo(c) for c in self.combos],
             "checkpoints": [dataclasses.asdict(c) for c in self.checkpoints],
             "unknown_models": list(self.unknown_models),
+            "overlaps": [
+                {"model": o.model, "dataset": o.dataset, **o.overlap.to_dict()}
+                for o in self.overlaps
+            ],
         }
 
     def lines(self) -> list[str]:
@@ -118,6 +155,7 @@ class ValidationReport:
         if self.unknown_models:
             out.append("Models:")
             out += [f"  ERROR  {line}" for line in self.unknown_models]
+        out += self._overlap_lines()
         runs = sum(c.runs for c in self.combos)
         out.append(f"Model × prompting combinations: {runs} of {len(self.combos)} run")
         for c in self.combos:
@@ -126,6 +164,22 @@ class ValidationReport:
             else:
                 out.append(f"  skip   {c.model} × {c.pair.label}: {c.reason}")
         out.append("OK" if self.ok else "NOT OK: " + self._why_not())
+        return out
+
+    def _overlap_lines(self) -> list[str]:
+        if not self.overlaps:
+            return []
+        out = ["Training-data overlap (models trained on the evaluation data):"]
+        out += [f"  WARN   {o.line}" for o in self.overlaps if o.overlap.flagged]
+        unknown = [f"{o.model} × {o.dataset}" for o in self.overlaps
+                   if o.overlap.status == "unknown"]  # fmt: skip
+        if unknown:
+            out.append(
+                f"  ?      unknown for {', '.join(unknown)}: the dataset's source collections are "
+                "not known (add `collections:` to its entry in the experiment file)"
+            )
+        if len(out) == 1:
+            out.append("  ok     none: complete training lists or weight-free models, no match")
         return out
 
     def _why_not(self) -> str:
@@ -138,6 +192,7 @@ class ValidationReport:
 
 
 def _check_dataset(spec: DatasetSpec, cache: Path | None) -> DatasetCheck:
+    from radioactive.data.collections import dataset_collections
     from radioactive.data.formats import open_dataset
     from radioactive.data.registry import dataset_roots
 
@@ -172,6 +227,9 @@ def _check_dataset(spec: DatasetSpec, cache: Path | None) -> DatasetCheck:
         ids = [c for c in ids if c in wanted]
     check.datasets = [d.name for d in opened]
     check.cases = len(ids)
+    check.collections = {
+        d.name: list(dataset_collections(d.name, d.root, spec.collections)) for d in opened
+    }
     if not ids:
         check.error = f"{spec.name} holds no case"
         return check
@@ -280,6 +338,7 @@ def validate(config: ExperimentConfig) -> ValidationReport:
     Problems are reported, not raised (see :class:`ValidationReport`); only unknown prompter,
     user or preset names raise :class:`ConfigError` (a validated config has none).
     """
+    from radioactive.models.training_data import overlap
     from radioactive.prompts.base import get_prompter, get_user
 
     cache = config.cache_dir
@@ -299,6 +358,16 @@ def validate(config: ExperimentConfig) -> ValidationReport:
             unknown.append(f"models ({m.key}): {info}")
         checkpoints.append(_checkpoint(m, info, cache))
         combos.extend(_check_combo(m, info, p, built) for p in pairs)
+    overlaps = [
+        OverlapCheck(m.key, name, overlap(m.name, collections))
+        for m in config.models
+        for d in datasets
+        for name, collections in d.collections.items()
+    ]
     return ValidationReport(
-        datasets=datasets, combos=combos, checkpoints=checkpoints, unknown_models=unknown
+        datasets=datasets,
+        combos=combos,
+        checkpoints=checkpoints,
+        unknown_models=unknown,
+        overlaps=overlaps,
     )

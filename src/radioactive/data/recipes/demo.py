@@ -125,6 +125,9 @@ class DemoDataset:
     #: how to find each label's value in the source: "binary" (the mask is 0/1), or the key of a
     #: class map read from the package ("total", "total_mr", "aal")
     label_source: str = "binary"
+    #: identifiers of the public collections the images come from (empty: unknown;
+    #: :mod:`radioactive.data.collections`)
+    collections: tuple[str, ...] = ()
 
 
 INSTANCES = TargetSpec(type="instance", instance_mode="components", connectivity=26)
@@ -207,6 +210,7 @@ DATASETS: tuple[DemoDataset, ...] = (
         ORGANS,
         (DemoCase("colin27", _MRICRON + "ch2.nii.gz", _MRICRON + "aal.nii.gz"),),
         label_source="aal",
+        collections=("Colin27",),
     ),
 )
 
@@ -268,6 +272,16 @@ class DemoRecipe:
 
     def location(self, cache: Path) -> Path:
         return cache / "datasets" / self.name
+
+    @staticmethod
+    def dataset_names() -> list[str]:
+        """The names (``dataset.json`` "name") of the suite's datasets."""
+        return [d.name for d in DATASETS]
+
+    @staticmethod
+    def dataset_collections(name: str) -> tuple[str, ...]:
+        """The collections the images of dataset ``name`` come from (``()``: unknown)."""
+        return next((d.collections for d in DATASETS if d.name == name), ())
 
     def is_prepared(self, cache: Path) -> bool:
         root = self.location(cache)

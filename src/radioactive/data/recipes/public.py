@@ -171,6 +171,9 @@ class PublicRecipe:
     #: "http" (files in ``files``), "tcia", "idc" or "manual"
     access: ClassVar[str] = "http"
     files: ClassVar[tuple[SourceFile, ...]] = ()
+    #: identifiers of the public collections the images come from (empty: unknown), compared
+    #: with models' training sets (:mod:`radioactive.data.collections`); not part of any output
+    collections: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ what subclasses write
 

@@ -72,6 +72,7 @@ class AdrenalACC(DicomSegRecipe):
         "Cancer Imaging Archive. https://doi.org/10.7937/1FPG-VM46"
     )
     homepage = "https://www.cancerimagingarchive.net/collection/adrenal-acc-ki67-seg/"
+    collections = ("Adrenal-ACC-Ki67-Seg",)
     download_size = "about 9.9 GB"
     version = "1"
     access = "idc"

@@ -73,6 +73,7 @@ class ColorectalLiverMets(DicomSegRecipe):
         "(Version 2) [Data set]. The Cancer Imaging Archive. https://doi.org/10.7937/QXK2-QG03"
     )
     homepage = "https://www.cancerimagingarchive.net/collection/colorectal-liver-metastases/"
+    collections = ("Colorectal-Liver-Metastases",)
     download_size = "about 11 GB"
     version = "1"
     access = "idc"

@@ -136,6 +136,7 @@ class HaNSeg(ReleaseRecipe):
         "doi:10.1002/mp.16197"
     )
     homepage = "https://zenodo.org/records/7442914"
+    collections = ("HaN-Seg",)
     download_size = "4.9 GB"
     access = "http"
     files: ClassVar[tuple[SourceFile, ...]] = (

@@ -126,6 +126,7 @@ class HCCTACE(DicomSegRecipe):
         "The Cancer Imaging Archive. https://doi.org/10.7937/TCIA.5FNA-0924"
     )
     homepage = "https://www.cancerimagingarchive.net/collection/hcc-tace-seg/"
+    collections = ("HCC-TACE-Seg",)
     download_size = "about 29 GB"
     version = "2"
     access = "idc"

@@ -58,6 +58,7 @@ class HNTSMRG(ReleaseRecipe):
         "Zenodo, 2024. doi:10.5281/zenodo.11199559"
     )
     homepage = "https://zenodo.org/records/11199559"
+    collections = ("HNTS-MRG2024",)
     download_size = "15 GB"
     access = "http"
     files: ClassVar[tuple[SourceFile, ...]] = (

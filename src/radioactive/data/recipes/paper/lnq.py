@@ -52,6 +52,7 @@ class LNQ(DicomSegRecipe):
         "[Data set]. The Cancer Imaging Archive. https://doi.org/10.7937/QVAZ-JA09"
     )
     homepage = "https://www.cancerimagingarchive.net/collection/mediastinal-lymph-node-seg/"
+    collections = ("Mediastinal-Lymph-Node-SEG", "LNQ2023")
     download_size = "about 35 GB"
     version = "1"
     access = "tcia"

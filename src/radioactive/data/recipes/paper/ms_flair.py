@@ -195,6 +195,7 @@ class MSFlair(ReleaseRecipe):
         "Data in Brief, 2022. Data: Mendeley Data, V1, doi:10.17632/8bctsm8jz7.1"
     )
     homepage = "https://data.mendeley.com/datasets/8bctsm8jz7/1"
+    collections = ("Mendeley-8bctsm8jz7",)
     download_size = "0.7 GB"
     access = "manual"
     files: ClassVar[tuple[SourceFile, ...]] = (SourceFile(name=TITLE, url=None, how=_HOW),)

@@ -79,6 +79,7 @@ class PENGWIN(ReleaseRecipe):
         "Data: doi:10.5281/zenodo.10927452"
     )
     homepage = "https://zenodo.org/records/10927452"
+    collections = ("PENGWIN",)
     download_size = "7.5 GB"
     access = "http"
     files: ClassVar[tuple[SourceFile, ...]] = (

@@ -88,6 +88,7 @@ class RiderLungCT(DicomSegRecipe):
         "Cancer Imaging Archive. https://doi.org/10.7937/tcia.2020.jit9grk8"
     )
     homepage = "https://www.cancerimagingarchive.net/analysis-result/rider-lungct-seg/"
+    collections = ("RIDER-Lung-CT", "RIDER-LungCT-Seg")
     download_size = "about 8.5 GB (the CTs referenced by the SEGs)"
     version = "1"
     access = "tcia"

@@ -162,6 +162,7 @@ class SegRap(ReleaseRecipe):
         "Analysis, 2025. doi:10.1016/j.media.2024.103447"
     )
     homepage = "https://segrap2023.grand-challenge.org/"
+    collections = ("SegRap2023",)
     download_size = "20 GB"
     access = "manual"
     files: ClassVar[tuple[SourceFile, ...]] = (
