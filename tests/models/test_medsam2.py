@@ -22,7 +22,11 @@ from radioactive.models.medsam2 import (  # noqa: E402
     MedSAM2Model,
     architecture_overrides,
 )
-from radioactive.models.sam2_video import SAM2VideoModel, frames_source  # noqa: E402
+from radioactive.models.sam2_video import (  # noqa: E402
+    SAM2VideoModel,
+    frames_source,
+    quiet_progress,
+)
 
 SHAPE = (4, 40, 48)
 
@@ -130,8 +134,20 @@ def _authors_loop(model: MedSAM2Model, volume: np.ndarray, z: int, box_xyxy) -> 
     return seg.astype(bool)
 
 
+def test_quiet_progress_passes_through_and_restores() -> None:
+    import sam2.sam2_video_predictor as upstream
+
+    original = upstream.tqdm
+    with quiet_progress(upstream):
+        assert upstream.tqdm is not original
+        assert list(upstream.tqdm([3, 1, 2], desc="propagate in video")) == [3, 1, 2]
+    assert upstream.tqdm is original
+
+
 @pytest.mark.slow
-def test_prediction_equals_the_authors_loop(medsam2: MedSAM2Model, volume: np.ndarray) -> None:
+def test_prediction_equals_the_authors_loop(
+    medsam2: MedSAM2Model, volume: np.ndarray, capfd: pytest.CaptureFixture[str]
+) -> None:
     z, (y0, x0), (y1, x1) = 1, (10, 12), (30, 36)
     reference = _authors_loop(medsam2, volume, z, [x0, y0, x1 - 1, y1 - 1])
 
@@ -143,3 +159,6 @@ def test_prediction_equals_the_authors_loop(medsam2: MedSAM2Model, volume: np.nd
     assert prediction.mask.shape == volume.shape
     assert np.array_equal(prediction.mask, reference)
     assert prediction.timings.encoder_calls > 0
+    capfd.readouterr()
+    medsam2.predict(make_interaction(box, box, target, "test"), None)
+    assert "propagate in video" not in capfd.readouterr().err  # no upstream progress bar

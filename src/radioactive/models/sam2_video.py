@@ -88,6 +88,8 @@ OBJ_ID = 1
 FramePrompt = Point | Box2D | Scribble
 #: serialises the substitution of the predictor module's frame loader (see :func:`frames_source`)
 _LOADER_LOCK = threading.Lock()
+#: serialises the substitution of a predictor module's progress bar (see :func:`quiet_progress`)
+_PROGRESS_LOCK = threading.Lock()
 
 
 class VolumeFrames(Sequence[Any]):
@@ -132,6 +134,19 @@ def frames_source(frames: Sequence[Any], height: int, width: int) -> Iterator[No
             yield
         finally:
             upstream.load_video_frames = original
+
+
+@contextlib.contextmanager
+def quiet_progress(module: Any) -> Iterator[None]:
+    """While open, ``module.tqdm`` (an upstream predictor's progress bar) passes its iterable
+    through; restored on exit."""
+    with _PROGRESS_LOCK:
+        original = module.tqdm
+        module.tqdm = lambda iterable, *args, **kwargs: iterable
+        try:
+            yield
+        finally:
+            module.tqdm = original
 
 
 @contextlib.contextmanager
@@ -342,11 +357,15 @@ class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
     def _pass(
         self, state: dict[str, Any], start: int, n: int, reverse: bool, mask: npt.NDArray[np.bool_]
     ) -> None:
-        """One ``propagate_in_video`` pass of ``n`` slices from ``start``, written into ``mask``."""
-        for z, _, masks in self.net.propagate_in_video(
-            state, start_frame_idx=start, max_frame_num_to_track=n, reverse=reverse
-        ):
-            mask[z] = (masks[0, 0] > 0).cpu().numpy()
+        """One ``propagate_in_video`` pass of ``n`` slices from ``start``, written into ``mask``
+        (without upstream's progress bar, which would cut through the runner's)."""
+        import sam2.sam2_video_predictor as upstream
+
+        with quiet_progress(upstream):
+            for z, _, masks in self.net.propagate_in_video(
+                state, start_frame_idx=start, max_frame_num_to_track=n, reverse=reverse
+            ):
+                mask[z] = (masks[0, 0] > 0).cpu().numpy()
 
     def _inference_state(self) -> dict[str, Any]:
         """The predictor's inference state for the prepared volume (made once per volume)."""
