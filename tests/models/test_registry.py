@@ -18,8 +18,8 @@ from radioactive.prompts import UnknownNameError
 def test_names_and_descriptions_need_no_weights(tmp_path: Path) -> None:
     assert model_names() == [
         "cvpr25_container", "filled_box", "litemedsam", "medsam", "medsam2", "mobilesam",
-        "nninteractive", "random_walker", "sam", "sam2", "sam2_video", "sam3", "sammed2d",
-        "sammed3d",
+        "nninteractive", "random_walker", "sam", "sam2", "sam2_video", "sam3", "sam3_video",
+        "sammed2d", "sammed3d",
     ]  # fmt: skip
     info = describe_model("mobilesam", tmp_path)
     assert info["checkpoint_status"] == "missing"

@@ -53,6 +53,7 @@ def test_table_states_what_the_sources_say() -> None:
     medsam = training_data("medsam")
     assert "SA-1B" in medsam.sets and medsam.status == "partial"
     assert training_data("sam2_video").sets == training_data("sam2").sets
+    assert training_data("sam3_video").sets == training_data("sam3").sets
 
 
 def test_a_model_without_entry_is_unknown_never_clean() -> None:

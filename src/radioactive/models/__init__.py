@@ -6,7 +6,7 @@ package does not import torch; an adapter loads its framework when it is built.
 >>> from radioactive.models import model_names
 >>> model_names()  # doctest: +NORMALIZE_WHITESPACE
 ['cvpr25_container', 'filled_box', 'litemedsam', 'medsam', 'medsam2', 'mobilesam', 'nninteractive',
- 'random_walker', 'sam', 'sam2', 'sam2_video', 'sam3', 'sammed2d', 'sammed3d']
+ 'random_walker', 'sam', 'sam2', 'sam2_video', 'sam3', 'sam3_video', 'sammed2d', 'sammed3d']
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ MODELS: dict[str, str] = {
     "sam2": "radioactive.models.sam2:SAM2Backend",
     "sam2_video": "radioactive.models.sam2_video:SAM2VideoModel",
     "sam3": "radioactive.models.sam3:SAM3Backend",
+    "sam3_video": "radioactive.models.sam3_video:SAM3VideoModel",
     "medsam": "radioactive.models.sam:MedSAMBackend",
     "sammed3d": "radioactive.models.sammed3d:SAMMed3DModel",
     "sammed2d": "radioactive.models.sammed2d:SAMMed2DBackend",

@@ -297,7 +297,7 @@ _ENTRIES: tuple[TrainingData, ...] = (
 
 def _table() -> dict[str, TrainingData]:
     table = {e.model: e for e in _ENTRIES}
-    same = {"sam2_video": "sam2"}  # the same weights, another predictor
+    same = {"sam2_video": "sam2", "sam3_video": "sam3"}  # the same weights, another predictor
     for alias, model in same.items():
         table[alias] = dataclasses.replace(
             table[model], model=alias, note=f"the weights of {model}. {table[model].note}".strip()
