@@ -51,3 +51,27 @@ def test_dataset_docs_list_every_public_recipe_with_licence_and_command() -> Non
         if recipe.access == "manual":
             assert "--source-dir DIR" in row
         assert recipe.citation in text
+
+
+def test_newer_models_experiment_in_the_models_docs_is_valid() -> None:
+    """The comparison experiment of docs/models.md parses, and every model and prompter it names
+    exists."""
+    import re
+
+    import yaml
+
+    from radioactive.models import model_names
+    from radioactive.prompts import get_prompter
+    from radioactive.runner.loading import config_from_dict
+
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+              if b.startswith("name: sam3-vs-the-field")]  # fmt: skip
+    assert len(blocks) == 1
+    config = config_from_dict(yaml.safe_load(blocks[0]))
+    names = {m.name for m in config.models}
+    assert {"sam3", "sam3_video", "medsam2", "sammed2d", "nninteractive"} <= names
+    assert names <= set(model_names())
+    for spec in config.prompters:
+        get_prompter(spec if isinstance(spec, str) else spec.name)
+    assert config.datasets[0].collections == ["LiTS"]
