@@ -1,11 +1,13 @@
-"""Reduced precision against fp32: the Dice it changes and the time it saves.
+"""Reduced precision and compilation against fp32: the Dice they change and the time they save.
 
 The real demo models run box per slice on demo targets at fp32 and at each reduced precision
-(``precision`` engine option: ``torch.autocast`` around encoder and decoder). Prints, per model
-and precision, the wall time and the mean and largest |ΔDice| against fp32 over the targets.
+(``precision`` engine option: ``torch.autocast`` around encoder and decoder), and with
+``--compile`` also at fp32 with the image encoder compiled (``compile`` engine option:
+``torch.compile``; its wall time includes the compilation). Prints, per model and variant, the
+wall time and the mean and largest |ΔDice| against fp32 over the targets.
 
     python benchmarks/precision.py [--models mobilesam litemedsam] [--precisions bf16]
-                                   [--cases lung1 brain1 abdomen_crop]
+                                   [--compile] [--cases lung1 brain1 abdomen_crop]
 
 On a CPU reduced precision is usually slower (it is meant for GPUs): the figure that matters here
 is |ΔDice|.
@@ -26,6 +28,7 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["bf16"])
     ap.add_argument("--cases", nargs="+", default=["lung1", "brain1", "abdomen_crop"])
     ap.add_argument("--device", default=None)
+    ap.add_argument("--compile", action="store_true", help="add fp32 with a compiled encoder")
     args = ap.parse_args()
 
     import numpy as np
@@ -46,12 +49,16 @@ def main() -> None:
         sys.exit(f"{exc}\n(prepare the demo and fetch the weights first)")
     cases = [(d, c) for d in datasets for c in d if c.case_id in args.cases]
     prompter = get_prompter("box_per_slice")
-    print(f"{'model':12} {'precision':10} {'wall s':>8} {'mean |ΔDice|':>13} {'max |ΔDice|':>12} "
+    print(f"{'model':12} {'variant':14} {'wall s':>8} {'mean |ΔDice|':>13} {'max |ΔDice|':>12} "
           f"{'targets':>8}")  # fmt: skip
     for name in args.models:
         scores: dict[str, list[float]] = {}
-        for precision in ["fp32", *args.precisions]:
-            options = {"precision": precision}
+        variants = [("fp32", False), *((p, False) for p in args.precisions)]
+        if args.compile:
+            variants.append(("fp32", True))
+        for precision, compiled in variants:
+            options: dict[str, object] = {"precision": precision, "compile": compiled}
+            label = f"{precision}+compile" if compiled else precision
             if args.device:
                 options["device"] = args.device
             model = get_model(name, **options)
@@ -65,12 +72,12 @@ def main() -> None:
                     inter = prompter.initial(t.mask, np.random.default_rng(0))
                     values.append(dice(model.predict(inter).mask, t.mask))
             wall = time.perf_counter() - t0
-            scores[precision] = values
-            if precision == "fp32":
-                print(f"{name:12} {precision:10} {wall:8.1f} {'—':>13} {'—':>12} {len(values):8d}")
+            scores[label] = values
+            if label == "fp32":
+                print(f"{name:12} {label:14} {wall:8.1f} {'—':>13} {'—':>12} {len(values):8d}")
                 continue
             diff = np.abs(np.asarray(values) - np.asarray(scores["fp32"]))
-            print(f"{name:12} {precision:10} {wall:8.1f} {diff.mean():13.4f} {diff.max():12.4f} "
+            print(f"{name:12} {label:14} {wall:8.1f} {diff.mean():13.4f} {diff.max():12.4f} "
                   f"{len(values):8d}")  # fmt: skip
 
 

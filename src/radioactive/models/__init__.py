@@ -44,7 +44,9 @@ MODELS: dict[str, str] = {
     "cvpr25_container": "radioactive.models.cvpr25_container:Cvpr25ContainerModel",
 }
 
-ENGINE_OPTIONS = ("cache_bytes", "batch_size", "use_mask_prompt", "decode_batch_size", "precision")
+ENGINE_OPTIONS = (
+    "cache_bytes", "batch_size", "use_mask_prompt", "decode_batch_size", "precision", "compile",
+)  # fmt: skip
 
 #: the built-in models and the plugins of the ``radioactive.models`` entry-point group; a plugin
 #: is checked against the backend contract when it is loaded
@@ -95,7 +97,7 @@ def get_model(name: str, **options: Any) -> Model:
     itself (a 3D model) is returned as it is.
 
     Engine options (``cache_bytes``, ``batch_size``, ``use_mask_prompt``,
-    ``decode_batch_size``, ``precision``) configure the
+    ``decode_batch_size``, ``precision``, ``compile``) configure the
     slice-wise engine; every other option goes to the model adapter (e.g. ``checkpoint``,
     ``device``, ``intensity``).
     """

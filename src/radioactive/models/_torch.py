@@ -41,3 +41,34 @@ def load_state_dict(path: str, device: Any) -> dict[str, Any]:
 def tensor_nbytes(tensor: Any) -> int:
     """Memory held by a tensor (for the embedding cache budget)."""
     return int(tensor.element_size() * tensor.nelement())
+
+
+#: the modules of a backend's network (``backend.net``) that the engine's ``compile`` option
+#: compiles, when present: the image encoder, which runs on one fixed input size; the decoders
+#: see a new shape for every prompt count and would recompile
+COMPILED_MODULES = ("image_encoder",)
+
+
+def compile_backend(backend: Any) -> list[str]:
+    """Compile the backend's heavy modules in place (``torch.nn.Module.compile``; the module
+    objects and their state-dict keys stay as they are) and return their names.
+
+    Raises:
+        ValueError: the backend is not a torch model, or has none of the modules.
+    """
+    import torch
+
+    net = getattr(backend, "net", None)
+    name = backend.card.name
+    if not isinstance(net, torch.nn.Module):
+        raise ValueError(f"compile needs a torch model; {name!r} has no torch network (`net`)")
+    names = [
+        n
+        for n in getattr(backend, "compiled_modules", COMPILED_MODULES)
+        if isinstance(getattr(net, n, None), torch.nn.Module)
+    ]
+    if not names:
+        raise ValueError(f"compile: {name!r} has none of the modules {COMPILED_MODULES} to compile")
+    for n in names:
+        getattr(net, n).compile()
+    return names

@@ -251,7 +251,10 @@ def _key_of(model: Any, z: int) -> str:
     volume: the contract used may change with it)."""
     if model._fingerprint is None:
         precision = getattr(model, "precision", "fp32")
-        model._fingerprint = f"{model_fingerprint(model.backend)}|{precision}"
+        compiled = ",".join(getattr(model, "compiled", ()))
+        model._fingerprint = f"{model_fingerprint(model.backend)}|{precision}" + (
+            f"|compiled:{compiled}" if compiled else ""
+        )
     return slice_key(model._fingerprint, model._image[z])
 
 

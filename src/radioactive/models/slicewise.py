@@ -226,6 +226,9 @@ class SliceWiseModel:
         precision: ``"fp32"`` (default), or ``"bf16"`` / ``"fp16"``: the backend's encoder and
             decoder run under ``torch.autocast`` on its device (a torch model only). A model
             option, so part of every unit's identity.
+        compile: compile the backend's image encoder with ``torch.compile`` (a torch model
+            only; the first call of each input shape pays the compilation). Part of every
+            unit's identity, as its numbers may differ in the last bits.
     """
 
     def __init__(
@@ -237,6 +240,7 @@ class SliceWiseModel:
         use_mask_prompt: bool = True,
         decode_batch_size: int | None = None,
         precision: str = "fp32",
+        compile: bool = False,
     ):
         self.backend = backend
         self.card = backend.card
@@ -257,6 +261,11 @@ class SliceWiseModel:
             raise ValueError(f"precision {precision!r} needs a torch model; "
                              f"{backend.card.name!r} has no device")  # fmt: skip
         self.precision = precision
+        self.compiled: list[str] = []
+        if compile:
+            from radioactive.models._torch import compile_backend
+
+            self.compiled = compile_backend(backend)
         gpu = default_batch_size(backend) > 1
         self.decode_batch_size = max(1, int(decode_batch_size if decode_batch_size is not None
                                             else (16 if gpu else 1)))  # fmt: skip
