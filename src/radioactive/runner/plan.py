@@ -23,6 +23,7 @@ import numpy as np
 from radioactive.records import Status
 from radioactive.runner.diagnostics import propagates, unit_diagnostics
 from radioactive.runner.identity import PLAN_VERSION, PairJob, data_fingerprint, slot_id
+from radioactive.runner.writes import BackgroundWriter
 from radioactive.session import SESSION_VERSION, Scoring, Stopping, run_trajectory
 
 __all__ = [
@@ -241,6 +242,39 @@ def data_context(job: CaseJob, data: dict[str, Any]) -> str:
     return f"{job.context}:{data_hash}"
 
 
+#: the case of this process's previous job, with its arrays loaded (see :func:`_loaded_once`)
+_LAST_CASE: dict[tuple[Any, ...], Any] = {}
+
+
+def _file_state(path: Any) -> tuple[str, int, int]:
+    st = Path(path).stat()
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def _loaded_once(case: Any) -> Any:
+    """``case``, or the same case of this process's previous job with its arrays already
+    loaded: the jobs of a run go case by case, one per model, so each case is read once. A
+    changed image or label file, channel, label map or target rule makes it a new case; the
+    previous one is released."""
+    key = (
+        _file_state(case.image_path), _file_state(case.label_path), case.channel,
+        json.dumps(dict(case.labels), sort_keys=True), case.spec.model_dump_json(),
+    )  # fmt: skip
+    kept = _LAST_CASE.get(key)
+    if kept is not None:
+        return kept
+    release_loaded_case()
+    _LAST_CASE[key] = case
+    return case
+
+
+def release_loaded_case() -> None:
+    """Free the case kept from the previous job (at the end of a run)."""
+    for kept in _LAST_CASE.values():
+        kept.release()
+    _LAST_CASE.clear()
+
+
 def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     """Run every unfinished unit of a case job, yielding each unit's result when it completes.
 
@@ -252,12 +286,11 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     """
     from radioactive.data.case import TargetSpec
     from radioactive.data.formats import open_dataset
-    from radioactive.prompts import get_prompter, get_user
 
     t0 = time.perf_counter()
     try:
         spec = TargetSpec(**job.target_spec) if job.target_spec else None
-        case = open_dataset(job.dataset_root, targets=spec).case(job.case_id)
+        case = _loaded_once(open_dataset(job.dataset_root, targets=spec).case(job.case_id))
         image = case.image
         targets = case.targets[: job.max_targets] if job.max_targets else case.targets
         skipped = list(getattr(case, "skipped_targets", []))
@@ -297,7 +330,6 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
     if not todo:
         if gone:
             yield UnitResult({}, [], tuple(gone))  # only deletions
-        case.release()
         return
     from radioactive.models.base import contract_of, prepare_model
 
@@ -309,9 +341,28 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
         for item in todo:
             yield _error_unit(job, item.key, item.uid, _message(exc), time.perf_counter() - t0,
                               item.pair, data, replaces(item))  # fmt: skip
-        case.release()
         return
     joint = [t for t in todo if t.pair.multi_class]
+    # prediction files are written while the next unit runs (see radioactive.runner.writes)
+    writer: BackgroundWriter[UnitResult] | None = (
+        BackgroundWriter() if job.save_predictions else None
+    )
+    try:
+        yield from _single_units(job, case, image, model, contract, todo, data, replaces, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+    yield from _joint_units(job, case, image, model, contract, planned, joint, data, replaces)
+
+
+def _single_units(
+    job: CaseJob, case: Any, image: Any, model: Any, contract: Any, todo: list[_Todo],
+    data: dict[str, str] | None, replaces: Callable[[_Todo], tuple[str, ...]],
+    writer: BackgroundWriter[UnitResult] | None,
+) -> Iterator[UnitResult]:  # fmt: skip
+    """The units of ``todo`` that segment one target each, in order of completion."""
+    from radioactive.prompts import get_prompter, get_user
+
     for item in [t for t in todo if not t.pair.multi_class]:
         t, pair, key, uid = item.target, item.pair, item.key, item.uid
         start = time.perf_counter()
@@ -336,16 +387,23 @@ def iter_case_job(job: CaseJob) -> Iterator[UnitResult]:
                               data, replaces(item))  # fmt: skip
             continue
         wall = time.perf_counter() - start
-        yield _ok_unit(job, case, image, model, contract, item, steps, data, wall, replaces(item))
-    yield from _joint_units(job, case, image, model, contract, planned, joint, data, replaces)
-    case.release()
+        done = _ok_unit(job, case, image, model, contract, item, steps, data, wall,
+                        replaces(item), writer)  # fmt: skip
+        if done is not None:
+            yield done
+        if writer is not None:
+            yield from writer.ready()
+    if writer is not None:
+        yield from writer.drain()
 
 
 def _ok_unit(
     job: CaseJob, case: Any, image: Any, model: Any, contract: Any, item: _Todo,
     steps: list[Any], data: dict[str, str] | None, wall: float, replaces: tuple[str, ...],
-) -> UnitResult:  # fmt: skip
-    """The unit and step rows of a finished trajectory."""
+    writer: BackgroundWriter[UnitResult] | None = None,
+) -> UnitResult | None:  # fmt: skip
+    """The unit and step rows of a finished trajectory; ``None`` when ``writer`` saves its
+    prediction file and releases the result once the file is written."""
     from radioactive.prompts import get_prompter, get_user
 
     t, pair, key, uid = item.target, item.pair, item.key, item.uid
@@ -367,10 +425,10 @@ def _ok_unit(
             realism=json.dumps(row["realism"]) if row["realism"] is not None else None,
         )  # fmt: skip
         rows.append(row)
+    save: tuple[Any, Path] | None = None
     if job.save_predictions and steps and steps[-1].prediction is not None:
-        path = Path(job.output_dir) / "predictions" / f"{uid}.nii.gz"
-        image.save(steps[-1].prediction, path)
-        rows[-1]["prediction_path"] = str(path)
+        save = (steps[-1].prediction, Path(job.output_dir) / "predictions" / f"{uid}.nii.gz")
+        rows[-1]["prediction_path"] = str(save[1])
     one_value = not case.spec.includes.get(t.label_name)
     final = steps[-1].prediction if steps else None
     propagated = propagates(get_prompter(pair.prompter), model,
@@ -381,7 +439,14 @@ def _ok_unit(
                  n_steps=len(rows), wall_s=wall,
                  label_value=int(t.label_value) if one_value else None,
                  **diagnostics)  # fmt: skip
-    return UnitResult(unit, rows, replaces)
+    result = UnitResult(unit, rows, replaces)
+    if save is None:
+        return result
+    if writer is None:
+        image.save(*save)
+        return result
+    writer.add(result, image.save, *save)
+    return None
 
 
 def _joint_units(
@@ -428,8 +493,10 @@ def _joint_units(
         wall = (time.perf_counter() - start) / len(items)
         for item, steps in zip(items, runs, strict=True):
             if item.uid in wanted:
-                yield _ok_unit(job, case, image, model, contract, item, steps, data, wall,
-                               replaces(item))  # fmt: skip
+                done = _ok_unit(job, case, image, model, contract, item, steps, data, wall,
+                                replaces(item))  # fmt: skip
+                if done is not None:  # always, without a writer
+                    yield done
 
 
 def _message(exc: BaseException) -> str:

@@ -30,7 +30,7 @@ from radioactive.runner.identity import (
     settings_hash,
     slot_id,
 )
-from radioactive.runner.plan import CaseJob, StoredUnit, UnitResult, unit_id
+from radioactive.runner.plan import CaseJob, StoredUnit, UnitResult, release_loaded_case, unit_id
 from radioactive.runner.stale import find_stale, pair_signature, stale_error, stored_for_jobs
 from radioactive.runner.store import ResultStore, StoreError
 
@@ -135,6 +135,7 @@ def plan_experiment(
                 plan.skipped_units.append(_skipped_combo(ds, c.model, pair, str(c.reason)))
             case_ids = [c for c in ds.case_ids if not spec.cases or c in spec.cases]
             modality = spec.modality or ds.modality_group
+            per_model = []
             for model in config.models:
                 label = model.label or model.name
                 model_pairs = tuple(p for p in ordered if (label, p) in runnable)
@@ -145,7 +146,10 @@ def plan_experiment(
                 )
                 settings = _settings(config, model, contract)
                 text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-                for case_id in case_ids:
+                per_model.append((model, label, model_pairs, settings, text))
+            # case by case, each case's models in a row: a process reads the case once for all
+            for case_id in case_ids:
+                for model, label, model_pairs, settings, text in per_model:
                     mine = tuple(by_job.get((ds.name, case_id, label), ()))
                     plan.jobs.append(
                         CaseJob(
@@ -327,14 +331,18 @@ def run_experiment(
                 _log(log, f"warning: {line}")
             _store_combo_skips(store, plan, stored, run_id, result)
             ex = config.executor
-            for event in execute(jobs, ex.kind, ex.workers, ex.ray_address, ex.gpus_per_model):
-                if event is not None and not event.unit:  # only stale units to delete
-                    result.units_replaced += store.delete_units(event.replaces)
-                    continue
-                if event is not None:
-                    _store_event(store, event, run_id, retry_errors, result, log)
-                if on_event is not None:
-                    on_event(event, len(jobs))
+            try:
+                for event in execute(jobs, ex.kind, ex.workers, ex.ray_address,
+                                     ex.gpus_per_model):  # fmt: skip
+                    if event is not None and not event.unit:  # only stale units to delete
+                        result.units_replaced += store.delete_units(event.replaces)
+                        continue
+                    if event is not None:
+                        _store_event(store, event, run_id, retry_errors, result, log)
+                    if on_event is not None:
+                        on_event(event, len(jobs))
+            finally:
+                release_loaded_case()  # the case an in-process job kept for the next one
             store.finish_run(run_id)
             _log(log, f"run {run_id} finished")
     result.wall_s = time.perf_counter() - t0
