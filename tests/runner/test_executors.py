@@ -114,10 +114,12 @@ def test_a_worker_that_dies_is_reported_not_waited_for() -> None:
 
 SCRIPT = textwrap.dedent(
     """
-    import os, sys, time
+    import faulthandler, os, signal, sys, time
     from pathlib import Path
     from radioactive.runner.executors import run_process_pool
     from radioactive.runner.plan import UnitResult
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks, should a test time out
 
     def slow_job(job):
         out = Path(job["dir"])
@@ -178,7 +180,16 @@ def test_ctrl_c_cancels_queued_jobs_at_once_and_keeps_what_finished(
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         else:
             os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # say where the run and its workers hang
+            for pid in [proc.pid, *_worker_pids(tmp_path)]:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            pytest.fail(f"the run did not stop within 20 s of Ctrl-C; stacks:\n{err[-6000:]}")
         elapsed = time.monotonic() - t0
     finally:
         if proc.poll() is None:
