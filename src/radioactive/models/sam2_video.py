@@ -202,7 +202,126 @@ def propagation_range(
     return min(lo, *key_slices), max(hi, *key_slices)
 
 
-class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
+class VideoTracker:
+    """The 3D model protocol of a video predictor run over the axial slices: volume frames,
+    prompts grouped by key slice, both propagation passes, refinement in the same state.
+
+    A subclass supplies the upstream calls: ``to_frame`` (a (1, Y, X) slice → its encoder input),
+    ``clear_track`` (forget the prompts of a state), ``tracker_calls`` (a context the predictor's
+    own calls run in), ``_inference_state``, ``_add_prompts`` and ``_pass``.
+    """
+
+    card: ModelCard
+    capabilities: Capabilities
+    net: Any
+    #: the backend's intensity contract (an annotation only: the backend class provides it)
+    normalize_volume: Callable[..., Any]
+
+    def init_tracking(self) -> None:
+        """The empty tracking state (call at the end of ``__init__``)."""
+        self.frames: VolumeFrames | None = None
+        self.state: dict[str, Any] | None = None
+        self._prompts: list[Prompt] = []
+        self._bounds: list[ZLimit] = []
+        self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+        self.totals = StepTimings()
+
+    def tracker_calls(self) -> contextlib.AbstractContextManager[Any]:
+        """The context of the predictor's own calls (nothing by default)."""
+        return contextlib.nullcontext()
+
+    def to_frame(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def clear_track(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _inference_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _add_prompts(self, state: dict[str, Any], z: int, prompts: Sequence[Prompt]) -> None:
+        raise NotImplementedError
+
+    def _pass(
+        self, state: dict[str, Any], start: int, n: int, reverse: bool, mask: npt.NDArray[np.bool_]
+    ) -> None:
+        raise NotImplementedError
+
+    # -- the Model protocol --------------------------------------------------------------------
+
+    def prepare(
+        self,
+        image: npt.NDArray,
+        spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        modality: str | None = None,
+    ) -> None:
+        """Normalise the volume (the contract for ``modality``); the inference state is made at
+        the first prediction."""
+        arr = np.asarray(image)
+        if arr.ndim != 3:
+            raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
+        volume = np.ascontiguousarray(self.normalize_volume(arr, modality), dtype=np.float32)
+        self.frames = VolumeFrames(volume, self.to_frame)
+        self.spacing_mm = spacing_mm
+        self.state = None
+        self._prompts, self._bounds = [], []
+
+    def reset(self) -> None:
+        """Forget the prompts and the track of the previous target (the state is kept)."""
+        self._prompts, self._bounds = [], []
+        if self.state is not None:
+            self.clear_track(self.state)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        if self.frames is None:
+            raise RuntimeError("call prepare(image) before predicting")
+        z, y, x = self.frames.volume.shape
+        return z, y, x
+
+    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
+        check_supported(self.card.name, self.capabilities, interaction)
+        depth = self.shape[0]
+        check_within(interaction.prompts, self.shape, f"model {self.card.name!r}")
+        onto, bounds = key_slice_prompts(interaction.prompts)
+        keep = interaction.keep_previous
+        prompts: list[Prompt] = [*self._prompts, *onto] if keep else list(onto)
+        by_slice = prompts_by_slice(prompts, depth)
+        if not by_slice:
+            raise ValueError(
+                f"model {self.card.name!r} needs at least one point, box or scribble to track",
+            )
+        if not keep:
+            self.reset()
+        self._prompts = prompts
+        self._bounds = [*self._bounds, *bounds]
+        touched = sorted(prompts_by_slice(onto, depth))
+        timings = StepTimings()
+        t0 = time.perf_counter()
+        with self.tracker_calls(), timed_encoder(self.net, timings):
+            state = self._inference_state()
+            for z in touched:
+                self._add_prompts(state, z, by_slice[z])
+            lo, hi = propagation_range(depth, list(by_slice), self._bounds)
+            mask = self._propagate(state, by_slice, lo, hi)
+        timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
+        timings.slices_inferred = hi - lo + 1
+        self.totals.add(timings)
+        return Prediction(mask=mask, logits={}, timings=timings)
+
+    def _propagate(
+        self, state: dict[str, Any], by_slice: dict[int, list[Prompt]], lo: int, hi: int
+    ) -> npt.NDArray[np.bool_]:
+        """Both passes from the lowest prompted slice in one inference state (forward to
+        ``hi``, then in reverse to ``lo``); the mask of every slice they reach."""
+        mask = np.zeros(self.shape, dtype=bool)
+        start = min(by_slice)
+        for reverse, n in ((False, hi - start), (True, start - lo)):
+            self._pass(state, start, n, reverse, mask)
+        return mask
+
+
+class SAM2VideoModel(VideoTracker, NoSlicePredictor, SAM2Backend):
     """SAM 2 / 2.1 video predictor over the axial slices (see the module docstring).
 
     It keeps :class:`~radioactive.models.sam2.SAM2Backend`'s input contract (intensity, resize,
@@ -260,12 +379,7 @@ class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
             intensity=intensity, weights=weights,
         )  # fmt: skip
         self.net.fill_hole_area = int(fill_hole_area)
-        self.frames: VolumeFrames | None = None
-        self.state: dict[str, Any] | None = None
-        self._prompts: list[Prompt] = []
-        self._bounds: list[ZLimit] = []
-        self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
-        self.totals = StepTimings()
+        self.init_tracking()
 
     def build_sam2(self, config: str, checkpoint: Any) -> Any:
         """Upstream's video predictor, which keeps a corrected slice as a conditioning frame."""
@@ -279,80 +393,13 @@ class SAM2VideoModel(NoSlicePredictor, SAM2Backend):
             hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
         )  # fmt: skip
 
-    # -- the Model protocol --------------------------------------------------------------------
+    def to_frame(self, x: Any) -> Any:
+        return self.encoder_input(x.to(self.device))
 
-    def prepare(
-        self,
-        image: npt.NDArray,
-        spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
-        modality: str | None = None,
-    ) -> None:
-        """Normalise the volume (the contract for ``modality``); the inference state is made at
-        the first prediction."""
-        arr = np.asarray(image)
-        if arr.ndim != 3:
-            raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
-        volume = np.ascontiguousarray(self.normalize_volume(arr, modality), dtype=np.float32)
-        self.frames = VolumeFrames(volume, lambda x: self.encoder_input(x.to(self.device)))
-        self.spacing_mm = spacing_mm
-        self.state = None
-        self._prompts, self._bounds = [], []
-
-    def reset(self) -> None:
-        """Forget the prompts and the track of the previous target (the state is kept)."""
-        self._prompts, self._bounds = [], []
-        if self.state is not None:
-            self.net.reset_state(self.state)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        if self.frames is None:
-            raise RuntimeError("call prepare(image) before predicting")
-        z, y, x = self.frames.volume.shape
-        return z, y, x
-
-    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
-        check_supported(self.card.name, self.capabilities, interaction)
-        depth = self.shape[0]
-        check_within(interaction.prompts, self.shape, f"model {self.card.name!r}")
-        onto, bounds = key_slice_prompts(interaction.prompts)
-        keep = interaction.keep_previous
-        prompts: list[Prompt] = [*self._prompts, *onto] if keep else list(onto)
-        by_slice = prompts_by_slice(prompts, depth)
-        if not by_slice:
-            raise ValueError(
-                f"model {self.card.name!r} needs at least one point, box or scribble to track",
-            )
-        if not keep:
-            self.reset()
-        self._prompts = prompts
-        self._bounds = [*self._bounds, *bounds]
-        touched = sorted(prompts_by_slice(onto, depth))
-        timings = StepTimings()
-        t0 = time.perf_counter()
-        with timed_encoder(self.net, timings):
-            state = self._inference_state()
-            for z in touched:
-                self._add_prompts(state, z, by_slice[z])
-            lo, hi = propagation_range(depth, list(by_slice), self._bounds)
-            mask = self._propagate(state, by_slice, lo, hi)
-        timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
-        timings.slices_inferred = hi - lo + 1
-        self.totals.add(timings)
-        return Prediction(mask=mask, logits={}, timings=timings)
+    def clear_track(self, state: dict[str, Any]) -> None:
+        self.net.reset_state(state)
 
     # -- steps ---------------------------------------------------------------------------------
-
-    def _propagate(
-        self, state: dict[str, Any], by_slice: dict[int, list[Prompt]], lo: int, hi: int
-    ) -> npt.NDArray[np.bool_]:
-        """Both passes from the lowest prompted slice in one inference state (forward to
-        ``hi``, then in reverse to ``lo``); the mask of every slice they reach."""
-        mask = np.zeros(self.shape, dtype=bool)
-        start = min(by_slice)
-        for reverse, n in ((False, hi - start), (True, start - lo)):
-            self._pass(state, start, n, reverse, mask)
-        return mask
 
     def _pass(
         self, state: dict[str, Any], start: int, n: int, reverse: bool, mask: npt.NDArray[np.bool_]

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,22 +63,13 @@ from radioactive.models.base import (
     Capabilities,
     ModelCard,
     NoSlicePredictor,
-    Prediction,
-    StepTimings,
-    check_supported,
 )
 from radioactive.models.contracts import AUTO, InputContract
 from radioactive.models.sam2 import IMAGENET_MEAN, IMAGENET_STD
-from radioactive.models.sam2_video import (
-    OBJ_ID,
-    VolumeFrames,
-    key_slice_prompts,
-    propagation_range,
-    timed_encoder,
-)
+from radioactive.models.sam2_video import OBJ_ID, VideoTracker
 from radioactive.models.sam3 import SAM3Backend, cpu_position_encodings
-from radioactive.models.slicewise import prompts_by_slice, slice_prompts
-from radioactive.prompts.types import Interaction, Prompt, ZLimit, check_within
+from radioactive.models.slicewise import slice_prompts
+from radioactive.prompts.types import Prompt
 
 __all__ = ["SAM3_VIDEO_CONTRACTS", "SAM3VideoModel", "cuda_calls_to", "tracker_frames_source"]
 
@@ -159,7 +149,7 @@ def tracker_frames_source(frames: Sequence[Any], height: int, width: int) -> Ite
             upstream.load_video_frames = original
 
 
-class SAM3VideoModel(NoSlicePredictor, SAM3Backend):
+class SAM3VideoModel(VideoTracker, NoSlicePredictor, SAM3Backend):
     """SAM 3's tracker over the axial slices (see the module docstring).
 
     It takes :class:`~radioactive.models.sam3.SAM3Backend`'s weights, build on the CPU and
@@ -207,12 +197,7 @@ class SAM3VideoModel(NoSlicePredictor, SAM3Backend):
             checkpoint=checkpoint, cache=cache, device=device, intensity=intensity,
             weights=weights,
         )  # fmt: skip
-        self.frames: VolumeFrames | None = None
-        self.state: dict[str, Any] | None = None
-        self._prompts: list[Prompt] = []
-        self._bounds: list[ZLimit] = []
-        self.spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
-        self.totals = StepTimings()
+        self.init_tracking()
 
     def build_sam3(self, device: Any) -> Any:
         """Upstream's tracker as ``build_sam3_video_model`` builds it, with SAM 3's vision
@@ -248,70 +233,17 @@ class SAM3VideoModel(NoSlicePredictor, SAM3Backend):
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         return (t - mean) / std
 
-    # -- the Model protocol --------------------------------------------------------------------
+    # -- the hooks of the shared tracking (:class:`~radioactive.models.sam2_video.VideoTracker`)
 
-    def prepare(
-        self,
-        image: npt.NDArray,
-        spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
-        modality: str | None = None,
-    ) -> None:
-        """Normalise the volume (the contract for ``modality``); the inference state is made at
-        the first prediction."""
-        arr = np.asarray(image)
-        if arr.ndim != 3:
-            raise ValueError(f"expected a 3D (z, y, x) image, got shape {arr.shape}")
-        volume = np.ascontiguousarray(self.normalize_volume(arr, modality), dtype=np.float32)
-        self.frames = VolumeFrames(volume, lambda x: self.encoder_input(x))
-        self.spacing_mm = spacing_mm
-        self.state = None
-        self._prompts, self._bounds = [], []
+    def to_frame(self, x: Any) -> Any:
+        return self.encoder_input(x)
 
-    def reset(self) -> None:
-        """Forget the prompts and the track of the previous target (the state is kept)."""
-        self._prompts, self._bounds = [], []
-        if self.state is not None:
-            self.net.clear_all_points_in_video(self.state)
+    def clear_track(self, state: dict[str, Any]) -> None:
+        self.net.clear_all_points_in_video(state)
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        if self.frames is None:
-            raise RuntimeError("call prepare(image) before predicting")
-        z, y, x = self.frames.volume.shape
-        return z, y, x
-
-    def predict(self, interaction: Interaction, previous: Prediction | None = None) -> Prediction:
-        check_supported(self.card.name, self.capabilities, interaction)
-        depth = self.shape[0]
-        check_within(interaction.prompts, self.shape, f"model {self.card.name!r}")
-        onto, bounds = key_slice_prompts(interaction.prompts)
-        keep = interaction.keep_previous
-        prompts: list[Prompt] = [*self._prompts, *onto] if keep else list(onto)
-        by_slice = prompts_by_slice(prompts, depth)
-        if not by_slice:
-            raise ValueError(
-                f"model {self.card.name!r} needs at least one point, box or scribble to track",
-            )
-        if not keep:
-            self.reset()
-        self._prompts = prompts
-        self._bounds = [*self._bounds, *bounds]
-        touched = sorted(prompts_by_slice(onto, depth))
-        timings = StepTimings()
-        t0 = time.perf_counter()
-        with cuda_calls_to(self.device), timed_encoder(self.net, timings):
-            state = self._inference_state()
-            for z in touched:
-                self._add_prompts(state, z, by_slice[z])
-            lo, hi = propagation_range(depth, list(by_slice), self._bounds)
-            mask = np.zeros(self.shape, dtype=bool)
-            start = min(by_slice)
-            for reverse, n in ((False, hi - start), (True, start - lo)):
-                self._pass(state, start, n, reverse, mask)
-        timings.decoder_s = time.perf_counter() - t0 - timings.encoder_s
-        timings.slices_inferred = hi - lo + 1
-        self.totals.add(timings)
-        return Prediction(mask=mask, logits={}, timings=timings)
+    def tracker_calls(self) -> contextlib.AbstractContextManager[Any]:
+        """The CPU shim around the tracker's own calls (nothing on CUDA)."""
+        return cuda_calls_to(self.device)
 
     # -- steps ---------------------------------------------------------------------------------
 
