@@ -36,8 +36,8 @@ import numpy.typing as npt
 
 from radioactive.models.base import ModelCard
 from radioactive.models.contracts import AUTO, InputContract
-from radioactive.models.sam2 import IMAGENET_MEAN, IMAGENET_STD, config_name
-from radioactive.models.sam2_video import SAM2VideoModel
+from radioactive.models.sam2 import config_name
+from radioactive.models.sam2_video import SAM2VideoModel, pillow_frames
 from radioactive.prompts.types import Prompt
 
 #: MedSAM2's published architecture (``sam2/configs/sam2.1_hiera_t512.yaml`` of bowang-lab/MedSAM2)
@@ -164,22 +164,9 @@ class MedSAM2Model(SAM2VideoModel):
 
     def encoder_input(self, x: Any) -> Any:
         """Slices (B, H, W) in [0, 1] (uint8 levels / 255) → (B, 3, 512, 512): each slice as a
-        uint8 RGB image resized by Pillow (bicubic), / 255, ImageNet mean / std."""
-        from PIL import Image
-
-        torch = self._torch
-        size = int(self.net.image_size)
-        levels = np.clip(np.rint(x.detach().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
-        frames = [
-            np.asarray(
-                Image.fromarray(s).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-            ).transpose(2, 0, 1)
-            for s in levels
-        ]
-        t = torch.as_tensor(np.stack(frames), dtype=torch.float32, device=self.device) / 255.0
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
-        return (t - mean) / std
+        uint8 RGB image resized by Pillow (bicubic), / 255, ImageNet mean / std
+        (:func:`~radioactive.models.sam2_video.pillow_frames`)."""
+        return pillow_frames(x, int(self.net.image_size), self.device)
 
     # -- inference -------------------------------------------------------------------------------
 

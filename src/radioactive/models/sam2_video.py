@@ -136,6 +136,28 @@ def frames_source(frames: Sequence[Any], height: int, width: int) -> Iterator[No
             upstream.load_video_frames = original
 
 
+def pillow_frames(x: Any, size: int, device: Any) -> Any:
+    """Slices (B, H, W) in [0, 1] (uint8 levels / 255) → (B, 3, size, size) as the video
+    loaders of ``sam2`` and ``sam3`` make frames: each slice as a uint8 RGB image resized by
+    Pillow (bicubic, its default), / 255, ImageNet mean / std."""
+    import torch
+    from PIL import Image
+
+    from radioactive.models.sam2 import IMAGENET_MEAN, IMAGENET_STD
+
+    levels = np.clip(np.rint(x.detach().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
+    frames = [
+        np.asarray(
+            Image.fromarray(s).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        ).transpose(2, 0, 1)
+        for s in levels
+    ]
+    t = torch.as_tensor(np.stack(frames), dtype=torch.float32, device=device) / 255.0
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (t - mean) / std
+
+
 @contextlib.contextmanager
 def quiet_progress(module: Any) -> Iterator[None]:
     """While open, ``module.tqdm`` (an upstream predictor's progress bar) passes its iterable

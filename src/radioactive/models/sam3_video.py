@@ -65,8 +65,7 @@ from radioactive.models.base import (
     NoSlicePredictor,
 )
 from radioactive.models.contracts import AUTO, InputContract
-from radioactive.models.sam2 import IMAGENET_MEAN, IMAGENET_STD
-from radioactive.models.sam2_video import OBJ_ID, VideoTracker
+from radioactive.models.sam2_video import OBJ_ID, VideoTracker, pillow_frames
 from radioactive.models.sam3 import SAM3Backend, cpu_position_encodings
 from radioactive.models.slicewise import slice_prompts
 from radioactive.prompts.types import Prompt
@@ -216,22 +215,9 @@ class SAM3VideoModel(VideoTracker, NoSlicePredictor, SAM3Backend):
 
     def encoder_input(self, x: Any) -> Any:
         """Slices (B, H, W) in [0, 1] (uint8 levels / 255) → (B, 3, 1008, 1008): each slice as a
-        uint8 RGB image resized by Pillow (bicubic), / 255, ImageNet mean / std."""
-        from PIL import Image
-
-        torch = self._torch
-        size = int(self.net.image_size)
-        levels = np.clip(np.rint(x.detach().cpu().numpy() * 255.0), 0, 255).astype(np.uint8)
-        frames = [
-            np.asarray(
-                Image.fromarray(s).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-            ).transpose(2, 0, 1)
-            for s in levels
-        ]
-        t = torch.as_tensor(np.stack(frames) / 255.0, dtype=torch.float32, device=self.device)
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
-        return (t - mean) / std
+        uint8 RGB image resized by Pillow (bicubic), / 255, ImageNet mean / std
+        (:func:`~radioactive.models.sam2_video.pillow_frames`)."""
+        return pillow_frames(x, int(self.net.image_size), self.device)
 
     # -- the hooks of the shared tracking (:class:`~radioactive.models.sam2_video.VideoTracker`)
 
