@@ -224,6 +224,18 @@ def propagation_range(
     return min(lo, *key_slices), max(hi, *key_slices)
 
 
+#: what a video predictor over the axial slices takes: prompts on frames, a 3D box as its
+#: middle-slice box and z range, z-limits; a re-prompted slice's previous logits stay in the
+#: predictor's state; it propagates and cannot predict a single slice on demand
+TRACKER_CAPABILITIES = Capabilities(
+    dim=3,
+    prompt_types=frozenset({"point", "box2d", "box3d", "scribble"}),
+    accepts_mask=True,
+    slice_predictor=False,
+    propagates=True,
+)
+
+
 class VideoTracker:
     """The 3D model protocol of a video predictor run over the axial slices: volume frames,
     prompts grouped by key slice, both propagation passes, refinement in the same state.
@@ -374,13 +386,7 @@ class SAM2VideoModel(VideoTracker, NoSlicePredictor, SAM2Backend):
         training_data=SAM2Backend.card.training_data,
         reference=SAM2Backend.card.reference,
     )
-    capabilities = Capabilities(
-        dim=3,
-        prompt_types=frozenset({"point", "box2d", "box3d", "scribble"}),
-        accepts_mask=True,  # a re-prompted slice's previous logits, kept in the predictor's state
-        slice_predictor=False,
-        propagates=True,
-    )
+    capabilities = TRACKER_CAPABILITIES
     checkpoint_name = "sam2.1_hiera_large"
 
     def __init__(

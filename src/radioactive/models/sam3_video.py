@@ -60,12 +60,16 @@ import numpy as np
 import numpy.typing as npt
 
 from radioactive.models.base import (
-    Capabilities,
     ModelCard,
     NoSlicePredictor,
 )
 from radioactive.models.contracts import AUTO, InputContract
-from radioactive.models.sam2_video import OBJ_ID, VideoTracker, pillow_frames
+from radioactive.models.sam2_video import (
+    OBJ_ID,
+    TRACKER_CAPABILITIES,
+    VideoTracker,
+    pillow_frames,
+)
 from radioactive.models.sam3 import SAM3Backend, cpu_position_encodings
 from radioactive.models.slicewise import slice_prompts
 from radioactive.prompts.types import Prompt
@@ -175,13 +179,7 @@ class SAM3VideoModel(VideoTracker, NoSlicePredictor, SAM3Backend):
         reference=SAM3Backend.card.reference,
     )
     contracts = SAM3_VIDEO_CONTRACTS
-    capabilities = Capabilities(
-        dim=3,
-        prompt_types=frozenset({"point", "box2d", "box3d", "scribble"}),
-        accepts_mask=True,  # a re-prompted slice's previous logits, kept in the predictor's state
-        slice_predictor=False,
-        propagates=True,
-    )
+    capabilities = TRACKER_CAPABILITIES
     checkpoint_name = "sam3"
 
     def __init__(
